@@ -1,0 +1,5 @@
+"""Allow ``python -m keyrelay``."""
+
+from keyrelay.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The ASGI application: API, storefront, console, health, static files."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jinja2
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from keyrelay import __version__
+from keyrelay.config import Settings, load_settings
+from keyrelay.kit.db import Database
+from keyrelay.kit.throttle import Throttle
+from keyrelay.payments.service import Providers
+from keyrelay.web import errors
+from keyrelay.web.api.v1 import router as api_router
+from keyrelay.web.state import AppState
+from keyrelay.worker import Worker
+
+WEB = Path(__file__).resolve().parent / "web"
+log = structlog.get_logger(__name__)
+
+
+def build_state(settings: Settings) -> AppState:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(WEB / "templates")), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+    templates = Jinja2Templates(env=env)
+    return AppState(
+        settings=settings,
+        db=Database(settings.resolved_database_url),
+        providers=Providers(sandbox_secret=settings.derived_key(b"sandbox")),
+        templates=templates,
+        lookup_throttle=Throttle(limit=max(settings.lookup_per_ip_per_minute, settings.lookup_per_order_per_minute)),
+        jwt_secret=settings.derived_key(b"jwt"),
+        link_secret=settings.derived_key(b"order-link"),
+    )
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    """Build the app; ``run_worker`` starts the background worker thread with it."""
+    settings = settings or load_settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(state.db, interval=settings.worker_interval_seconds) if run_worker else None
+        if worker:
+            worker.start_thread()
+        yield
+        if worker:
+            worker.stop()
+        state.db.dispose()
+
+    app = FastAPI(
+        title="KeyRelay API", version=__version__, lifespan=lifespan,
+        description="Sell digital goods delivered instantly as card keys. Errors are RFC 9457 problem+json with a stable `code`.",
+    )
+    app.state.keyrelay = state
+    errors.install(app)
+    app.middleware("http")(request_context)
+    app.include_router(api_router)
+    _add_health(app, state)
+    from keyrelay.web.console.routes import router as console_router
+    from keyrelay.web.storefront.routes import router as storefront_router
+
+    app.include_router(console_router)
+    app.include_router(storefront_router)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    return app
+
+
+async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Give every request an id (echoed as X-Request-Id) bound into every log line."""
+    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await call_next(request)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _add_health(app: FastAPI, state: AppState) -> None:
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Ready: the database answers."""
+        ok = state.db.ping()
+        return JSONResponse({"status": "ok" if ok else "unavailable", "database": ok}, status_code=200 if ok else 503)

@@ -1,0 +1,53 @@
+"""Validated inputs for catalog use cases (shared by the API and the console)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _slug(value: str) -> str:
+    value = value.strip().lower()
+    if not SLUG.match(value):
+        raise ValueError("use lower-case letters, digits and single hyphens")
+    return value
+
+
+class CategoryIn(BaseModel):
+    """A new or edited category."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=80, examples=["Game keys"])
+    slug: str = Field(min_length=1, max_length=80, examples=["game-keys"])
+    description: str = Field(default="", max_length=2000)
+    sort_order: int = Field(default=0, ge=-10000, le=10000)
+    is_active: bool = True
+
+    _check_slug = field_validator("slug")(_slug)
+
+
+class ProductIn(BaseModel):
+    """A new or edited product. Prices are integers of minor units (1999 = ¥19.99)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    category_id: int = Field(gt=0)
+    name: str = Field(min_length=1, max_length=120, examples=["Steam wallet code 50"])
+    slug: str = Field(min_length=1, max_length=120, examples=["steam-50"])
+    description: str = Field(default="", max_length=10000)
+    kind: Literal["card_key", "fixed", "manual"] = "card_key"
+    price_minor: int = Field(gt=0, le=10**11, strict=True, examples=[4999])
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
+    max_per_order: int = Field(default=10, ge=1, le=1000)
+    max_per_contact: int = Field(default=0, ge=0, le=100000)
+    low_stock_threshold: int = Field(default=10, ge=0, le=10**6)
+    fixed_content: str | None = Field(default=None, max_length=4096)
+    is_active: bool = True
+    sort_order: int = Field(default=0, ge=-10000, le=10000)
+
+    _check_slug = field_validator("slug")(_slug)

@@ -1,0 +1,110 @@
+"""Catalog use cases: categories and products."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.catalog.models import Category, Product
+from keyrelay.catalog.schemas import CategoryIn, ProductIn
+from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
+from keyrelay.kit.vault import Vault
+
+
+def fixed_content_aad(product_id: int) -> bytes:
+    return f"fixed:{product_id}".encode()
+
+
+def list_categories(session: Session, *, active_only: bool = True) -> list[Category]:
+    query = select(Category).order_by(Category.sort_order, Category.id)
+    if active_only:
+        query = query.where(Category.is_active.is_(True))
+    return list(session.scalars(query))
+
+
+def list_products(session: Session, *, active_only: bool = True, category_id: int | None = None) -> list[Product]:
+    query = select(Product).order_by(Product.sort_order, Product.id)
+    if active_only:
+        query = query.where(Product.is_active.is_(True))
+    if category_id is not None:
+        query = query.where(Product.category_id == category_id)
+    return list(session.scalars(query))
+
+
+def get_category(session: Session, category_id: int) -> Category:
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound(f"category {category_id} does not exist")
+    return category
+
+
+def get_product(session: Session, product_id: int, *, active_only: bool = False) -> Product:
+    """The product, or ``NotFound`` (also for inactive ones when ``active_only``)."""
+    product = session.get(Product, product_id)
+    if product is None or (active_only and not product.is_active):
+        raise NotFound(f"product {product_id} does not exist")
+    return product
+
+
+def get_product_by_slug(session: Session, slug: str) -> Product:
+    product = session.scalar(select(Product).where(Product.slug == slug, Product.is_active.is_(True)))
+    if product is None:
+        raise NotFound(f"product {slug!r} does not exist")
+    return product
+
+
+def create_category(session: Session, data: CategoryIn, *, actor: str) -> Category:
+    _unique_slug(session, Category, data.slug)
+    category = Category(**data.model_dump())
+    session.add(category)
+    session.flush()
+    record(session, actor=actor, action="category.create", target_type="category", target_id=str(category.id))
+    return category
+
+
+def update_category(session: Session, category_id: int, data: CategoryIn, *, actor: str) -> Category:
+    category = get_category(session, category_id)
+    _unique_slug(session, Category, data.slug, exclude_id=category.id)
+    for name, value in data.model_dump().items():
+        setattr(category, name, value)
+    record(session, actor=actor, action="category.update", target_type="category", target_id=str(category.id))
+    return category
+
+
+def create_product(session: Session, data: ProductIn, *, actor: str, vault: Vault) -> Product:
+    """Create a product; ``fixed`` products must carry their content, stored encrypted."""
+    get_category(session, data.category_id)
+    _unique_slug(session, Product, data.slug)
+    values = data.model_dump(exclude={"fixed_content"})
+    product = Product(**values)
+    session.add(product)
+    session.flush()
+    _set_fixed_content(product, data, vault)
+    record(session, actor=actor, action="product.create", target_type="product", target_id=str(product.id))
+    return product
+
+
+def update_product(session: Session, product_id: int, data: ProductIn, *, actor: str, vault: Vault) -> Product:
+    """Edit a product. Orders keep the price and name they were placed at."""
+    product = get_product(session, product_id)
+    get_category(session, data.category_id)
+    _unique_slug(session, Product, data.slug, exclude_id=product.id)
+    for name, value in data.model_dump(exclude={"fixed_content"}).items():
+        setattr(product, name, value)
+    _set_fixed_content(product, data, vault)
+    record(session, actor=actor, action="product.update", target_type="product", target_id=str(product.id))
+    return product
+
+
+def _set_fixed_content(product: Product, data: ProductIn, vault: Vault) -> None:
+    if data.fixed_content:
+        product.fixed_content = vault.encrypt(data.fixed_content.encode(), fixed_content_aad(product.id))
+    if product.kind == "fixed" and not product.fixed_content:
+        raise ValidationFailed("a fixed-content product needs its content", field="fixed_content")
+
+
+def _unique_slug(session: Session, model: type[Category] | type[Product], slug: str, exclude_id: int | None = None) -> None:
+    existing = session.scalar(select(model.id).where(model.slug == slug))
+    if existing is not None and existing != exclude_id:
+        raise Conflict(f"the slug {slug!r} is already used", field="slug")

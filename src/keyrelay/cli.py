@@ -1,0 +1,209 @@
+"""The ``keyrelay`` command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from keyrelay.config import ConfigError, Settings, load_settings
+from keyrelay.kit.errors import DomainError
+
+app = typer.Typer(help="KeyRelay: sell card keys through a distributor network.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.")
+user_app = typer.Typer(help="Accounts.")
+keys_app = typer.Typer(help="Card keys.")
+vault_app = typer.Typer(help="The card-key vault.")
+ledger_app = typer.Typer(help="The books.")
+for sub, name in ((db_app, "db"), (user_app, "user"), (keys_app, "keys"), (vault_app, "vault"), (ledger_app, "ledger")):
+    app.add_typer(sub, name=name)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    from keyrelay.logging import configure
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure(json=settings.log_json)
+    return settings
+
+
+def _fail(exc: DomainError) -> typer.Exit:
+    console.print(f"[red]{exc.title}:[/red] {exc.detail}")
+    for bad in exc.extra.get("invalid", [])[:20]:
+        console.print(f"  line {bad['line']}: {bad['reason']}")
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="Fill an empty database with a demo store.")] = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web processes (PostgreSQL only); the worker runs in the first.")] = 1,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker in-process.")] = False,
+) -> None:
+    """Run the web app and the background worker (migrates the database first)."""
+    import uvicorn
+
+    from keyrelay.app import create_app
+    from keyrelay.kit.migrate import upgrade
+
+    settings = _settings()
+    if workers > 1 and settings.is_sqlite and not settings.allow_sqlite_multiprocess:
+        console.print("[red]SQLite runs one process; use PostgreSQL (KEYRELAY_DATABASE_URL) for --workers > 1[/red]")
+        raise typer.Exit(2)
+    upgrade(settings.resolved_database_url)
+    if demo:
+        _seed_demo(settings)
+    console.print(f"KeyRelay on http://{host}:{port}  (admin: http://{host}:{port}/admin, API docs: /docs)")
+    application = create_app(settings, run_worker=not no_worker)
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def _seed_demo(settings: Settings) -> None:
+    from keyrelay import demo as demo_store
+    from keyrelay.kit.db import Database
+
+    if settings.env == "production":
+        console.print("[red]--demo is refused in production[/red]")
+        raise typer.Exit(2)
+    db = Database(settings.resolved_database_url)
+    with db.transaction() as session:
+        login = demo_store.seed(session, vault=settings.vault)
+    db.dispose()
+    saved = settings.data_dir / "demo-login.txt"
+    if login.password:
+        saved.write_text(f"{login.email} {login.password}\n")
+        saved.chmod(0o600)
+    password = login.password or (saved.read_text().split()[1] if saved.exists() else "(set one: keyrelay user password)")
+    console.print(f"[bold green]Demo operator login:[/bold green] {login.email}  password: {password}")
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background worker (expiry, outbox)."""
+    from keyrelay.kit.db import Database
+    from keyrelay.worker import Worker
+
+    settings = _settings()
+    loop = Worker(Database(settings.resolved_database_url), interval=settings.worker_interval_seconds)
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION."""
+    from keyrelay.kit.migrate import upgrade
+
+    upgrade(_settings().resolved_database_url, revision)
+    console.print("database is up to date")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option()] = "operator",
+) -> None:
+    """Create an account."""
+    from keyrelay.identity import service as identity
+    from keyrelay.kit.db import Database
+    from keyrelay.kit.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    try:
+        with Database(settings.resolved_database_url).transaction() as session:
+            user = identity.create_user(session, email=email, password=password, role=role)
+            console.print(f"created {user.role} {user.email} (id {user.id})")
+    except DomainError as exc:
+        raise _fail(exc) from exc
+
+
+@keys_app.command("import")
+def keys_import(
+    product: Annotated[str, typer.Argument(help="Product id or slug.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    format: Annotated[str | None, typer.Option(help="text or csv (default: by file extension).")] = None,
+) -> None:
+    """Import card keys from a TXT (one per line) or CSV file, all or nothing."""
+    from keyrelay.catalog import service as catalog
+    from keyrelay.inventory import service as inventory
+    from keyrelay.inventory.parsing import KeyFileError, sniff_format
+    from keyrelay.kit.db import Database
+
+    settings = _settings()
+    data = file.read_bytes()
+    fmt = format or sniff_format(file.name, data)
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("storing keys", total=None)
+        try:
+            with Database(settings.resolved_database_url).transaction() as session:
+                target = catalog.get_product(session, int(product)) if product.isdigit() else catalog.get_product_by_slug(session, product)
+                report = inventory.import_keys(
+                    session, product_id=target.id, data=data, fmt=fmt, source="cli", vault=settings.vault, actor="cli",
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except KeyFileError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        except DomainError as exc:
+            raise _fail(exc) from exc
+    elapsed = time.perf_counter() - started
+    rate = report.imported / elapsed if elapsed else 0
+    console.print(f"imported {report.imported}, duplicates {report.duplicates}, invalid 0 in {elapsed:.1f}s ({rate:,.0f} keys/s)")
+
+
+@vault_app.command("genkey")
+def vault_genkey(key_id: str = "k1") -> None:
+    """Print a new vault key line for KEYRELAY_VAULT_KEYS (put it first to make it active)."""
+    from keyrelay.kit.vault import format_vault_keys, generate_vault_key
+
+    sys.stdout.write(format_vault_keys([generate_vault_key(key_id)]) + "\n")
+
+
+@vault_app.command("rotate")
+def vault_rotate(batch: int = 1000) -> None:
+    """Re-encrypt every stored secret under the active vault key (resumable)."""
+    from keyrelay.inventory.rotation import rotate_all
+    from keyrelay.kit.db import Database
+
+    settings = _settings()
+    counts = rotate_all(Database(settings.resolved_database_url), settings.vault, batch=batch)
+    console.print(f"re-encrypted {counts.reencrypted} of {counts.scanned} secrets under key {settings.vault.active_key_id}")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Verify every transaction balances and the books sum to zero; exit 1 if not."""
+    from keyrelay.kit.db import Database
+    from keyrelay.ledger import service as ledger
+
+    settings = _settings()
+    with Database(settings.resolved_database_url).transaction(write=False) as session:
+        report = ledger.check_books(session)
+    console.print(f"transactions: {report.transactions}; totals per currency: {report.currency_totals or '{}'}")
+    for txn in report.unbalanced:
+        console.print(f"[red]unbalanced transaction {txn}[/red]")
+    for code, cached, derived in report.wallet_mismatches:
+        console.print(f"[red]wallet {code}: cached {cached} != postings {derived}[/red]")
+    console.print("[green]books balance[/green]" if report.ok else "[red]books do NOT balance[/red]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,102 @@
+"""Use cases for accounts: create users, sign in, issue and check console tokens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.identity.models import User
+from keyrelay.identity.passwords import hash_password, verify_password
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+ROLES = ("operator", "supplier", "distributor", "buyer")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+JWT_ALG = "HS256"
+MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the services need to know it."""
+
+    user_id: int
+    role: str
+    email: str
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}"
+
+
+def normalise_email(email: str) -> str:
+    """Lower-case and validate an e-mail address, or raise naming the field."""
+    value = email.strip().lower()
+    if not EMAIL.match(value) or len(value) > 254:
+        raise ValidationFailed("enter a valid e-mail address", field="email")
+    return value
+
+
+def create_user(session: Session, *, email: str, password: str, role: str, display_name: str = "") -> User:
+    """Create an account; e-mail addresses are unique regardless of case."""
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"password needs at least {MIN_PASSWORD} characters", field="password")
+    address = normalise_email(email)
+    if session.scalar(select(func.count()).select_from(User).where(User.email == address)):
+        raise Conflict("an account with this e-mail already exists", field="email")
+    user = User(email=address, password_hash=hash_password(password), role=role, display_name=display_name)
+    session.add(user)
+    session.flush()
+    record(session, actor="system", action="user.create", target_type="user", target_id=str(user.id), role=role)
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    """Return the active user with these credentials; one message for every failure."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        raise Unauthorized("wrong e-mail or password")
+    return user
+
+
+def issue_token(user: User, *, secret: bytes, ttl_seconds: int) -> str:
+    """A short-lived console JWT naming the user and role."""
+    now = utcnow()
+    claims = {"sub": str(user.id), "role": user.role, "email": user.email, "iat": now, "exp": now + timedelta(seconds=ttl_seconds)}
+    return jwt.encode(claims, secret, algorithm=JWT_ALG)
+
+
+def principal_from_token(token: str, *, secret: bytes) -> Principal:
+    """Decode and check a console JWT; expired or forged tokens raise ``Unauthorized``."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[JWT_ALG], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("session expired, sign in again") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid token") from exc
+    return Principal(user_id=int(claims["sub"]), role=str(claims.get("role", "")), email=str(claims.get("email", "")))
+
+
+def require_role(principal: Principal | None, *roles: str) -> Principal:
+    """Raise unless the caller has one of ``roles``."""
+    if principal is None:
+        raise Unauthorized("sign in first")
+    if principal.role not in roles:
+        raise NotFound("not found")  # do not reveal that the resource exists
+    return principal
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user

@@ -1,0 +1,1 @@
+"""Card-key inventory: import batches, vault storage, reservation, issuance."""

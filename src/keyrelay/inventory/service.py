@@ -1,0 +1,236 @@
+"""Inventory use cases: import keys, count stock, reserve / sell / release, reveal, rotate.
+
+Allocation is the hot path. It is one statement that picks and marks keys:
+on PostgreSQL the inner SELECT takes ``FOR UPDATE SKIP LOCKED`` so concurrent
+buyers skip each other's keys instead of queueing; on SQLite the write
+transaction already holds the database's single write lock (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.inventory.models import CardKey, ImportBatch
+from keyrelay.inventory.parsing import InvalidLine, parse_key_text
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import Conflict, OutOfStock, ValidationFailed
+from keyrelay.kit.vault import Vault
+
+INSERT_CHUNK = 5000
+Progress = Callable[[int, int], None]
+"""``progress(done, total)`` called while an import runs."""
+
+
+def key_aad(product_id: int) -> bytes:
+    """AAD binding a card-key ciphertext to its product: a blob moved elsewhere fails to open."""
+    return f"cardkey:{product_id}".encode()
+
+
+def _scope(product_id: int) -> bytes:
+    return f"product:{product_id}".encode()
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``invalid`` carries line numbers and reasons, never key text."""
+
+    batch_id: int | None
+    imported: int
+    duplicates: int
+    duplicate_lines: list[int] = field(default_factory=list)
+    invalid: list[InvalidLine] = field(default_factory=list)
+
+
+def import_keys(
+    session: Session,
+    *,
+    product_id: int,
+    data: bytes | str,
+    fmt: str,
+    source: str,
+    vault: Vault,
+    actor: str,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Parse, de-duplicate, encrypt and store keys for a product, all or nothing.
+
+    Duplicates (within the file, or already stored for the product) are skipped
+    and reported; invalid lines reject the whole batch so the operator can fix
+    the file and retry without half an import in stock.
+    """
+    parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
+    if parsed.invalid:
+        raise ValidationFailed(
+            f"{len(parsed.invalid)} invalid line(s); nothing was imported", field="file",
+            invalid=[{"line": bad.line_no, "reason": bad.reason} for bad in parsed.invalid[:100]],
+        )
+    scope, aad = _scope(product_id), key_aad(product_id)
+    stored = _stored_fingerprints(session, product_id)
+    rows: list[dict[str, object]] = []
+    duplicate_lines = list(parsed.duplicates_in_file)
+    for line in parsed.keys:
+        secret = line.secret.encode()
+        fingerprint = vault.fingerprint(secret, scope)
+        if fingerprint in stored:
+            duplicate_lines.append(line.line_no)
+            continue
+        stored.add(fingerprint)
+        rows.append({"product_id": product_id, "ciphertext": vault.encrypt(secret, aad), "fingerprint": fingerprint})
+    batch = ImportBatch(product_id=product_id, source=source, imported=len(rows), duplicates=len(duplicate_lines))
+    session.add(batch)
+    session.flush()
+    _insert_rows(session, rows, batch.id, progress)
+    record(session, actor=actor, action="keys.import", target_type="product", target_id=str(product_id),
+           batch_id=batch.id, imported=len(rows), duplicates=len(duplicate_lines))
+    return ImportReport(batch.id, len(rows), len(duplicate_lines), sorted(duplicate_lines))
+
+
+def _stored_fingerprints(session: Session, product_id: int) -> set[bytes]:
+    query = select(CardKey.fingerprint).where(CardKey.product_id == product_id)
+    return {bytes(fp) for fp in session.scalars(query)}
+
+
+def _insert_rows(session: Session, rows: list[dict[str, object]], batch_id: int, progress: Progress | None) -> None:
+    now = utcnow()
+    statement = insert(CardKey)
+    try:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            for row in chunk:
+                row.update(batch_id=batch_id, status="available", created_at=now)
+            session.execute(statement, chunk)
+            if progress:
+                progress(min(start + INSERT_CHUNK, len(rows)), len(rows))
+    except IntegrityError as exc:
+        # Another import of the same keys committed first; ours must not half-land.
+        raise Conflict("some keys were imported concurrently by someone else; retry the import") from exc
+
+
+def stock_counts(session: Session, product_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """``{product_id: {"available": n, "reserved": n, "sold": n}}`` for the given products."""
+    counts = {pid: {"available": 0, "reserved": 0, "sold": 0} for pid in product_ids}
+    if not product_ids:
+        return counts
+    query = (
+        select(CardKey.product_id, CardKey.status, func.count())
+        .where(CardKey.product_id.in_(product_ids))
+        .group_by(CardKey.product_id, CardKey.status)
+    )
+    for product_id, status, count in session.execute(query):
+        counts[product_id][status] = count
+    return counts
+
+
+def available_counts(session: Session, product_ids: Sequence[int]) -> dict[int, int]:
+    """Available keys per product, answered from the partial allocation index."""
+    result = {pid: 0 for pid in product_ids}
+    if product_ids:
+        query = (
+            select(CardKey.product_id, func.count())
+            .where(CardKey.product_id.in_(product_ids), CardKey.status == "available")
+            .group_by(CardKey.product_id)
+        )
+        result.update({pid: count for pid, count in session.execute(query)})
+    return result
+
+
+_RESERVE = """
+UPDATE card_keys SET status = 'reserved', order_id = :order_id
+WHERE id IN (
+    SELECT id FROM card_keys
+    WHERE product_id = :product_id AND status = 'available'
+    ORDER BY id LIMIT :quantity {lock}
+)
+RETURNING id
+"""
+
+
+def reserve_keys(session: Session, *, product_id: int, order_id: int, quantity: int) -> list[int]:
+    """Hold ``quantity`` specific keys for an order, or raise ``OutOfStock`` (caller rolls back)."""
+    lock = "FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
+    params = {"order_id": order_id, "product_id": product_id, "quantity": quantity}
+    ids = list(session.scalars(text(_RESERVE.format(lock=lock)), params))
+    if len(ids) < quantity:
+        raise OutOfStock(f"only {len(ids)} left in stock" if ids else "out of stock", field="quantity")
+    return ids
+
+
+def release_keys(session: Session, order_ids: Iterable[int]) -> int:
+    """Return the reserved keys of these orders to stock; returns how many."""
+    ids = list(order_ids)
+    if not ids:
+        return 0
+    statement = (
+        update(CardKey)
+        .where(CardKey.order_id.in_(ids), CardKey.status == "reserved")
+        .values(status="available", order_id=None)
+    )
+    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def sell_reserved_keys(session: Session, *, order_id: int) -> int:
+    """Mark an order's reserved keys sold; returns how many (the caller checks the quantity)."""
+    statement = (
+        update(CardKey)
+        .where(CardKey.order_id == order_id, CardKey.status == "reserved")
+        .values(status="sold", sold_at=utcnow())
+    )
+    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+@dataclass(frozen=True)
+class RevealedKey:
+    """A decrypted key for display to someone entitled to it. Never log this."""
+
+    key_id: int
+    secret: str
+
+
+def reveal_order_keys(
+    session: Session, *, order_id: int, product_id: int, vault: Vault, actor: str, ip: str = ""
+) -> list[RevealedKey]:
+    """Decrypt the keys sold to an order, auditing the reveal."""
+    rows = session.execute(
+        select(CardKey.id, CardKey.ciphertext).where(CardKey.order_id == order_id, CardKey.status == "sold").order_by(CardKey.id)
+    ).all()
+    aad = key_aad(product_id)
+    keys = [RevealedKey(key_id, vault.decrypt(blob, aad).decode()) for key_id, blob in rows]
+    if keys:
+        record(session, actor=actor, action="key.reveal", target_type="order", target_id=str(order_id), ip=ip,
+               key_ids=[k.key_id for k in keys])
+    return keys
+
+
+def reveal_key(session: Session, *, key_id: int, vault: Vault, actor: str, ip: str = "") -> RevealedKey:
+    """Decrypt one key for its owner (operator/supplier console), auditing the reveal."""
+    row = session.execute(select(CardKey.product_id, CardKey.ciphertext).where(CardKey.id == key_id)).first()
+    if row is None:
+        from keyrelay.kit.errors import NotFound
+
+        raise NotFound(f"card key {key_id} does not exist")
+    record(session, actor=actor, action="key.reveal", target_type="card_key", target_id=str(key_id), ip=ip)
+    return RevealedKey(key_id, vault.decrypt(row.ciphertext, key_aad(row.product_id)).decode())
+
+
+def list_keys(session: Session, *, product_id: int, status: str | None = None, limit: int = 100, before_id: int | None = None) -> list[CardKey]:
+    """Key rows (ciphertext only) for the console, newest first."""
+    query = select(CardKey).where(CardKey.product_id == product_id).order_by(CardKey.id.desc()).limit(limit)
+    if status:
+        query = query.where(CardKey.status == status)
+    if before_id:
+        query = query.where(CardKey.id < before_id)
+    return list(session.scalars(query))
+
+
+def void_key(session: Session, *, key_id: int, actor: str) -> None:
+    """Withdraw an unsold key from sale (e.g. known bad)."""
+    result = session.execute(update(CardKey).where(CardKey.id == key_id, CardKey.status == "available").values(status="void"))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("only an available key can be voided")
+    record(session, actor=actor, action="key.void", target_type="card_key", target_id=str(key_id))

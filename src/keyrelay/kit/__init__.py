@@ -1,0 +1,1 @@
+"""Domain-free building blocks: db session, money, crypto vault, clock, ids."""

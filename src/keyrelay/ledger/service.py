@@ -1,0 +1,154 @@
+"""Ledger use cases: accounts, balanced transactions, wallet balances, the books check.
+
+Sign convention: an account's balance is the sum of its postings, so a wallet
+holding money is positive and the accounts facing the outside world (payment
+clearing, operator funding) carry the opposite sign. Every transaction's
+postings sum to zero per currency, hence so do the whole books.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
+from keyrelay.ledger.models import Account, Posting, Transaction
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of a transaction: ``amount`` minor units onto ``account``."""
+
+    account: Account
+    amount: int
+
+
+def wallet_code(user_id: int) -> str:
+    return f"wallet:user:{user_id}"
+
+
+def account(session: Session, code: str, *, kind: str, currency: str, owner_user_id: int | None = None) -> Account:
+    """Get or create the account ``code`` in ``currency``."""
+    found = session.scalar(select(Account).where(Account.code == code, Account.currency == currency))
+    if found is not None:
+        return found
+    created = Account(code=code, kind=kind, currency=currency, owner_user_id=owner_user_id, balance_minor=0)
+    try:
+        with session.begin_nested():
+            session.add(created)
+    except IntegrityError:  # created concurrently: use theirs
+        return session.scalars(select(Account).where(Account.code == code, Account.currency == currency)).one()
+    return created
+
+
+def wallet(session: Session, user_id: int, currency: str) -> Account:
+    return account(session, wallet_code(user_id), kind="wallet", currency=currency, owner_user_id=user_id)
+
+
+def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: str = "") -> Transaction:
+    """Book one balanced transaction; wallets are updated atomically and never overdrawn.
+
+    ``(kind, ref)`` is unique, so booking the same business event twice fails
+    instead of moving money twice.
+    """
+    _check_balanced(legs)
+    for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
+        if leg.account.kind == "wallet":
+            _move_wallet(session, leg.account, leg.amount)
+    txn = Transaction(kind=kind, ref=ref, memo=memo)
+    try:
+        with session.begin_nested():
+            session.add(txn)
+    except IntegrityError as exc:
+        raise Conflict(f"{kind} {ref} is already booked") from exc
+    session.add_all(
+        Posting(transaction_id=txn.id, account_id=leg.account.id, amount_minor=leg.amount, currency=leg.account.currency)
+        for leg in legs
+    )
+    return txn
+
+
+def _check_balanced(legs: Sequence[Leg]) -> None:
+    if len(legs) < 2:
+        raise ValidationFailed("a transaction needs at least two postings")
+    totals: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int):
+            raise ValidationFailed("amounts are integers of minor units")
+        totals[leg.account.currency] += leg.amount
+    if any(totals.values()):
+        raise ValidationFailed("postings do not balance")
+
+
+def _move_wallet(session: Session, wallet_account: Account, amount: int) -> None:
+    # One conditional UPDATE both checks and moves: no read-then-write race, short row lock.
+    statement = (
+        update(Account)
+        .where(Account.id == wallet_account.id, Account.balance_minor + amount >= 0)
+        .values(balance_minor=Account.balance_minor + amount)
+        .returning(Account.balance_minor)
+    )
+    new_balance = session.scalar(statement)
+    if new_balance is None:
+        raise InsufficientBalance("the wallet balance is too low for this payment")
+    session.expire(wallet_account, ["balance_minor"])
+
+
+def balance(session: Session, account_id: int) -> int:
+    """Balance derived from postings (the source of truth)."""
+    return int(session.scalar(select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(Posting.account_id == account_id)) or 0)
+
+
+@dataclass
+class BooksReport:
+    """Result of the reconciliation check; ``ok`` only if every list is empty."""
+
+    transactions: int
+    unbalanced: list[int]
+    currency_totals: dict[str, int]
+    wallet_mismatches: list[tuple[str, int, int]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.unbalanced and not any(self.currency_totals.values()) and not self.wallet_mismatches
+
+
+def check_books(session: Session) -> BooksReport:
+    """Verify every transaction balances, the books sum to zero, and wallet caches agree."""
+    per_txn = select(Posting.transaction_id).group_by(Posting.transaction_id, Posting.currency).having(func.sum(Posting.amount_minor) != 0)
+    unbalanced = sorted(set(session.scalars(per_txn)))
+    totals = dict(session.execute(select(Posting.currency, func.sum(Posting.amount_minor)).group_by(Posting.currency)).tuples().all())
+    derived = dict(session.execute(select(Posting.account_id, func.sum(Posting.amount_minor)).group_by(Posting.account_id)).tuples().all())
+    mismatches = [
+        (acc.code, acc.balance_minor, int(derived.get(acc.id, 0)))
+        for acc in session.scalars(select(Account).where(Account.kind == "wallet"))
+        if acc.balance_minor != int(derived.get(acc.id, 0))
+    ]
+    count = session.scalar(select(func.count()).select_from(Transaction)) or 0
+    return BooksReport(count, unbalanced, {k: int(v) for k, v in totals.items()}, mismatches)
+
+
+def statement(session: Session, account_id: int, *, limit: int = 100) -> list[tuple[Transaction, int]]:
+    """Newest postings of an account with their transactions."""
+    query = (
+        select(Transaction, Posting.amount_minor)
+        .join(Posting, Posting.transaction_id == Transaction.id)
+        .where(Posting.account_id == account_id)
+        .order_by(Posting.id.desc())
+        .limit(limit)
+    )
+    return [(txn, int(amount)) for txn, amount in session.execute(query).tuples()]
+
+
+def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency: str, ref: str, memo: str = "") -> Transaction:
+    """Operator funds a wallet (until top-ups through gateways land)."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")
+    target = wallet(session, user_id, currency)
+    funding = account(session, "equity:operator-credit", kind="equity", currency=currency)
+    return post(session, kind="topup", ref=ref, legs=[Leg(target, amount_minor), Leg(funding, -amount_minor)], memo=memo)

@@ -1,0 +1,212 @@
+"""Cross-domain order steps: place, pay, deliver, expire, cancel.
+
+Each function runs inside the caller's single transaction, so an order, its
+reserved keys, its payment, its ledger transaction and its outbox events
+either all exist or none do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.orm import Session
+
+from keyrelay.catalog import service as catalog
+from keyrelay.catalog.models import Product
+from keyrelay.identity.service import normalise_email
+from keyrelay.inventory import service as inventory
+from keyrelay.kit import outbox
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from keyrelay.kit.vault import Vault
+from keyrelay.orders import rules
+from keyrelay.orders import service as orders
+from keyrelay.orders.models import Order
+from keyrelay.payments import service as payments
+from keyrelay.payments.providers.base import InvalidNotification, OrderToPay
+
+log = structlog.get_logger(__name__)
+MAX_QUERY_PASSWORD = 128
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    """A buyer's checkout request, as validated input."""
+
+    product_id: int
+    quantity: int
+    contact: str
+    payment_provider: str
+    query_password: str | None = None
+    buyer_user_id: int | None = None
+    client_ip: str = ""
+    channel: str = "main"
+
+
+def place_order(session: Session, request: PlaceOrder, *, hold_seconds: int, providers: payments.Providers) -> Order:
+    """Open an order and hold its stock; wallet orders are paid and delivered at once."""
+    product = catalog.get_product(session, request.product_id, active_only=True)
+    contact = normalise_email(request.contact)
+    _check_quantity(session, product, request.quantity, contact)
+    _check_provider(request)
+    order = orders.open_order(
+        session,
+        orders.NewOrder(
+            product_id=product.id, product_name=product.name, quantity=request.quantity,
+            unit_price_minor=product.price_minor, currency=product.currency, contact=contact,
+            query_password=request.query_password or None, payment_provider=request.payment_provider,
+            channel=request.channel, buyer_user_id=request.buyer_user_id, client_ip=request.client_ip,
+        ),
+        hold_seconds=hold_seconds,
+    )
+    if product.kind == "card_key":
+        inventory.reserve_keys(session, product_id=product.id, order_id=order.id, quantity=request.quantity)
+    if request.payment_provider == "balance":
+        assert request.buyer_user_id is not None  # checked in _check_provider
+        ref = providers.balance.charge(
+            session, user_id=request.buyer_user_id, amount_minor=order.amount_minor, currency=order.currency, order_number=order.number
+        )
+        _settle(session, order, provider="balance", provider_ref=ref, product=product)
+    return order
+
+
+def _check_quantity(session: Session, product: Product, quantity: int, contact: str) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ValidationFailed("quantity must be a whole number of at least 1", field="quantity")
+    if quantity > product.max_per_order:
+        raise ValidationFailed(f"at most {product.max_per_order} per order", field="quantity")
+    if product.max_per_contact:
+        already = orders.contact_quantity_24h(session, contact=contact, product_id=product.id)
+        if already + quantity > product.max_per_contact:
+            raise ValidationFailed(
+                f"at most {product.max_per_contact} per buyer per day ({already} already ordered)", field="quantity"
+            )
+
+
+def _check_provider(request: PlaceOrder) -> None:
+    if request.payment_provider not in payments.PROVIDERS:
+        raise ValidationFailed(f"payment_provider must be one of {', '.join(payments.PROVIDERS)}", field="payment_provider")
+    if request.payment_provider == "balance" and request.buyer_user_id is None:
+        raise ValidationFailed("sign in to pay from your balance", field="payment_provider")
+    if request.query_password and len(request.query_password) > MAX_QUERY_PASSWORD:
+        raise ValidationFailed("query password is too long", field="query_password")
+
+
+def order_to_pay(order: Order) -> OrderToPay:
+    return OrderToPay(number=order.number, amount_minor=order.amount_minor, currency=order.currency, subject=order.product_name)
+
+
+def accept_notification(session: Session, *, provider_name: str, params: Mapping[str, str], providers: payments.Providers, ip: str = "") -> str:
+    """Verify and apply a gateway callback exactly once; returns the verdict.
+
+    Verdicts: ``accepted`` (paid and delivered now), ``duplicate`` (already
+    applied: acknowledge, change nothing), ``late`` (money for an order that
+    expired or was cancelled: recorded and flagged, nothing delivered),
+    ``rejected`` (forged, mismatched or unknown: logged, nothing changed).
+    """
+    try:
+        note = providers.gateway(provider_name).verify(params)
+        order = orders.get_by_number(session, note.order_number)
+        if (note.amount_minor, note.currency) != (order.amount_minor, order.currency):
+            raise InvalidNotification(f"amount {note.amount_minor} {note.currency} does not match the order")
+        if not note.paid:
+            raise InvalidNotification("gateway reports the payment as not paid")
+    except (InvalidNotification, NotFound, KeyError) as exc:
+        reason = str(exc) if not isinstance(exc, KeyError) else "unknown provider"
+        payments.log_notification(session, provider=provider_name, params=params, verdict="rejected", reason=reason, ip=ip)
+        log.warning("payment_notification_rejected", provider=provider_name, reason=reason)
+        return "rejected"
+    verdict = _apply_payment(session, order, provider_name, note.provider_ref)
+    payments.log_notification(session, provider=provider_name, params=params, verdict=verdict, ip=ip)
+    return verdict
+
+
+def _apply_payment(session: Session, order: Order, provider: str, provider_ref: str) -> str:
+    if payments.payment_exists(session, provider=provider, provider_ref=provider_ref):
+        return "duplicate"
+    if order.status != rules.PENDING:
+        return _late_payment(session, order, provider, provider_ref)
+    try:
+        _settle(session, order, provider=provider, provider_ref=provider_ref, product=None)
+    except IllegalTransition:
+        # A concurrent copy of this callback (or the expiry sweep) changed the order first.
+        if payments.payment_exists(session, provider=provider, provider_ref=provider_ref):
+            return "duplicate"
+        return _late_payment(session, order, provider, provider_ref)
+    payments.book_gateway_receipt(session, provider=provider, ref=order.number, amount_minor=order.amount_minor,
+                                  currency=order.currency, kind="sale")
+    return "accepted"
+
+
+def _late_payment(session: Session, order: Order, provider: str, provider_ref: str) -> str:
+    """Money for an order that can no longer take it (expired, cancelled, paid twice): flag for refund."""
+    try:
+        payments.record_payment(session, order_id=order.id, provider=provider, provider_ref=provider_ref,
+                                amount_minor=order.amount_minor, currency=order.currency, status="late")
+    except Conflict:
+        return "duplicate"
+    order.needs_attention = True
+    orders.add_event(session, order.id, "late_payment", f"payment {provider_ref} arrived after the order closed; refund due")
+    payments.book_gateway_receipt(session, provider=provider, ref=provider_ref, amount_minor=order.amount_minor,
+                                  currency=order.currency, kind="late_receipt")
+    outbox.emit(session, "order.late_payment", {"order": order.number})
+    log.warning("late_payment", order=order.number)
+    return "late"
+
+
+def _settle(session: Session, order: Order, *, provider: str, provider_ref: str, product: Product | None) -> None:
+    """pending → paid → delivered, with the payment row and the keys sold, in one go."""
+    orders.move(session, order, rules.PAID, paid_at=utcnow())
+    payments.record_payment(session, order_id=order.id, provider=provider, provider_ref=provider_ref,
+                            amount_minor=order.amount_minor, currency=order.currency, status="succeeded")
+    outbox.emit(session, "order.paid", {"order": order.number, "amount_minor": order.amount_minor, "currency": order.currency})
+    product = product or catalog.get_product(session, order.product_id)
+    if product.kind == "manual":
+        return  # the operator delivers by hand
+    if product.kind == "card_key":
+        sold = inventory.sell_reserved_keys(session, order_id=order.id)
+        if sold != order.quantity:  # an invariant, not an expected failure: abort the whole transaction
+            raise RuntimeError(f"order {order.number}: {sold} keys reserved, {order.quantity} expected")
+    orders.move(session, order, rules.DELIVERED, delivered_at=utcnow())
+    outbox.emit(session, "order.delivered", {"order": order.number, "product_id": order.product_id, "quantity": order.quantity})
+
+
+def cancel(session: Session, order: Order, *, actor: str) -> None:
+    """Buyer or operator abandons an unpaid order; its keys go back to stock."""
+    orders.move(session, order, rules.CANCELLED)
+    inventory.release_keys(session, [order.id])
+    orders.add_event(session, order.id, "released", f"by {actor}")
+
+
+def expire_due(session: Session, *, limit: int = 500) -> int:
+    """Expire unpaid orders past their hold and release their keys; returns how many."""
+    expired = []
+    for order in orders.expire_candidates(session, now=utcnow(), limit=limit):
+        try:
+            orders.move(session, order, rules.EXPIRED)
+        except IllegalTransition:
+            continue  # paid a moment ago
+        expired.append(order.id)
+    inventory.release_keys(session, expired)
+    return len(expired)
+
+
+@dataclass(frozen=True)
+class DeliveredContent:
+    """What the buyer sees: the keys (or the fixed content) of a delivered order."""
+
+    items: list[str]
+
+
+def delivered_content(session: Session, order: Order, *, vault: Vault, actor: str, ip: str = "") -> DeliveredContent:
+    """Decrypt what the order delivered, for its buyer; every reveal is audited."""
+    if order.status not in rules.VISIBLE_KEYS:
+        return DeliveredContent([])
+    product = catalog.get_product(session, order.product_id)
+    if product.kind == "fixed" and product.fixed_content:
+        text = vault.decrypt(product.fixed_content, catalog.fixed_content_aad(product.id)).decode()
+        return DeliveredContent([text] * order.quantity)
+    keys = inventory.reveal_order_keys(session, order_id=order.id, product_id=order.product_id, vault=vault, actor=actor, ip=ip)
+    return DeliveredContent([key.secret for key in keys])

@@ -1,0 +1,28 @@
+"""The order status machine, as data. Every move goes through ``check_transition``."""
+
+from __future__ import annotations
+
+from keyrelay.kit.errors import IllegalTransition
+
+PENDING, PAID, DELIVERED, COMPLETED = "pending_payment", "paid", "delivered", "completed"
+EXPIRED, CANCELLED, REFUNDED = "expired", "cancelled", "refunded"
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({PAID, EXPIRED, CANCELLED}),
+    PAID: frozenset({DELIVERED, REFUNDED}),
+    DELIVERED: frozenset({COMPLETED, REFUNDED}),
+    COMPLETED: frozenset({REFUNDED}),
+    EXPIRED: frozenset(),
+    CANCELLED: frozenset(),
+    REFUNDED: frozenset(),
+}
+#: States in which an order still holds or has consumed stock (counts toward per-contact limits).
+LIVE = frozenset({PENDING, PAID, DELIVERED, COMPLETED})
+#: States whose keys the buyer may see.
+VISIBLE_KEYS = frozenset({DELIVERED, COMPLETED})
+
+
+def check_transition(current: str, target: str) -> None:
+    """Raise ``IllegalTransition`` unless ``current → target`` is allowed."""
+    if target not in TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(f"an order that is {current} cannot become {target}")

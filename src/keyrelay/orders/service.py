@@ -1,0 +1,184 @@
+"""Order rows: create, move through the status machine, timeline, lookup, listing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from keyrelay.identity.passwords import hash_password, verify_password
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
+from keyrelay.kit.ids import new_order_number
+from keyrelay.orders import rules
+from keyrelay.orders.models import Order, OrderEvent
+
+LOOKUP_MISS = "no order matches this number and contact or password"
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """Everything needed to open an order; prices are resolved by the caller."""
+
+    product_id: int
+    product_name: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    contact: str
+    query_password: str | None
+    payment_provider: str
+    channel: str = "main"
+    buyer_user_id: int | None = None
+    client_ip: str = ""
+
+
+def open_order(session: Session, new: NewOrder, *, hold_seconds: int) -> Order:
+    """Insert a pending order (the caller reserves stock in the same transaction)."""
+    now = utcnow()
+    order = Order(
+        number=new_order_number(),
+        product_id=new.product_id,
+        product_name=new.product_name,
+        quantity=new.quantity,
+        unit_price_minor=new.unit_price_minor,
+        amount_minor=new.unit_price_minor * new.quantity,
+        currency=new.currency,
+        status=rules.PENDING,
+        contact=new.contact,
+        query_password_hash=hash_password(new.query_password) if new.query_password else None,
+        channel=new.channel,
+        payment_provider=new.payment_provider,
+        buyer_user_id=new.buyer_user_id,
+        client_ip=new.client_ip,
+        expires_at=now + timedelta(seconds=hold_seconds),
+        created_at=now,
+    )
+    session.add(order)
+    session.flush()
+    add_event(session, order.id, "created", f"{new.quantity} × {new.product_name} via {new.channel}")
+    return order
+
+
+def add_event(session: Session, order_id: int, kind: str, note: str = "") -> None:
+    session.add(OrderEvent(order_id=order_id, kind=kind, note=note))
+
+
+def move(session: Session, order: Order, target: str, **values: object) -> None:
+    """Change status only if nobody changed it first (conditional UPDATE), else raise.
+
+    Two callbacks, or a callback and the expiry sweep, may race for the same
+    order; the database decides the winner and the loser sees ``IllegalTransition``.
+    """
+    rules.check_transition(order.status, target)
+    result = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == order.status)
+        .values(status=target, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(order)
+        raise IllegalTransition(f"order {order.number} changed concurrently (now {order.status})")
+    session.refresh(order)
+    add_event(session, order.id, target)
+
+
+def get_by_number(session: Session, number: str, *, lock: bool = False) -> Order:
+    query = select(Order).where(Order.number == number.strip().upper())
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query)
+    if order is None:
+        raise NotFound(f"order {number} does not exist")
+    return order
+
+
+def contact_quantity_24h(session: Session, *, contact: str, product_id: int) -> int:
+    """Units this contact holds or bought of a product in the last 24 hours."""
+    since = utcnow() - timedelta(hours=24)
+    query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
+        Order.contact == contact, Order.product_id == product_id, Order.status.in_(rules.LIVE), Order.created_at >= since
+    )
+    return int(session.scalar(query) or 0)
+
+
+def lookup(session: Session, *, number: str, contact: str | None = None, query_password: str | None = None) -> Order:
+    """Central lookup. A wrong credential and a missing order look exactly alike."""
+    if not contact and not query_password:
+        raise ValidationFailed("give the contact e-mail or the query password", field="contact")
+    order = session.scalar(select(Order).where(Order.number == number.strip().upper()))
+    if query_password:
+        ok = verify_password(order.query_password_hash if order else None, query_password)
+    else:
+        # Spend the same argon2 time as a password check so timing tells nothing.
+        verify_password(None, "x")
+        ok = order is not None and hmac.compare_digest(order.contact, (contact or "").strip().lower())
+    if order is None or not ok:
+        raise NotFound(LOOKUP_MISS)
+    return order
+
+
+def access_token(number: str, secret: bytes) -> str:
+    """The token in a buyer's order link: knowing it proves they placed or looked up the order."""
+    return hmac.new(secret, f"order:{number}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def check_access_token(number: str, token: str, secret: bytes) -> bool:
+    return hmac.compare_digest(access_token(number, secret), token or "")
+
+
+def timeline(session: Session, order_id: int) -> list[OrderEvent]:
+    return list(session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)))
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """Console/API order list filters; all optional."""
+
+    status: str | None = None
+    product_id: int | None = None
+    contact: str | None = None
+    number: str | None = None
+    needs_attention: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
+    query = select(Order)
+    if flt.status:
+        query = query.where(Order.status == flt.status)
+    if flt.product_id:
+        query = query.where(Order.product_id == flt.product_id)
+    if flt.contact:
+        query = query.where(Order.contact == flt.contact.strip().lower())
+    if flt.number:
+        query = query.where(Order.number == flt.number.strip().upper())
+    if flt.needs_attention is not None:
+        query = query.where(Order.needs_attention.is_(flt.needs_attention))
+    if flt.created_from:
+        query = query.where(Order.created_at >= flt.created_from)
+    if flt.created_to:
+        query = query.where(Order.created_at < flt.created_to)
+    return query
+
+
+def list_orders(session: Session, flt: OrderFilter, *, limit: int = 50, before_id: int | None = None) -> list[Order]:
+    """Newest first, keyset-paginated by id."""
+    query = filtered(flt).order_by(Order.id.desc()).limit(limit)
+    if before_id:
+        query = query.where(Order.id < before_id)
+    return list(session.scalars(query))
+
+
+def expire_candidates(session: Session, *, now: datetime, limit: int = 500) -> list[Order]:
+    query = select(Order).where(Order.status == rules.PENDING, Order.expires_at < now).order_by(Order.id).limit(limit)
+    return list(session.scalars(query))
+
+
+__all__ = ["IllegalTransition", "NewOrder", "OrderFilter"]

@@ -1,0 +1,77 @@
+"""Payment use cases that do not need the order: providers, notification log, payment rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keyrelay.kit.errors import Conflict
+
+from keyrelay.ledger import service as ledger
+from keyrelay.payments.models import Payment, PaymentNotification
+from keyrelay.payments.providers.balance import BalanceProvider
+from keyrelay.payments.providers.sandbox import SandboxProvider
+
+GATEWAYS = ("sandbox",)
+PROVIDERS = ("sandbox", "balance")
+
+
+class Providers:
+    """The configured providers of this instance."""
+
+    def __init__(self, *, sandbox_secret: bytes) -> None:
+        self.sandbox = SandboxProvider(sandbox_secret)
+        self.balance = BalanceProvider()
+
+    def gateway(self, name: str) -> SandboxProvider:
+        if name != "sandbox":
+            raise KeyError(name)
+        return self.sandbox
+
+
+def log_notification(
+    session: Session, *, provider: str, params: Mapping[str, str], verdict: str, reason: str = "", ip: str = ""
+) -> None:
+    """Keep every callback with our verdict (the signature is kept: it is not a secret)."""
+    session.add(
+        PaymentNotification(
+            provider=provider,
+            order_number=str(params.get("order_no", ""))[:64],
+            verdict=verdict,
+            reason=reason,
+            payload=json.dumps(dict(params), ensure_ascii=False, sort_keys=True)[:4000],
+            remote_ip=ip,
+        )
+    )
+
+
+def record_payment(
+    session: Session, *, order_id: int, provider: str, provider_ref: str, amount_minor: int, currency: str, status: str
+) -> Payment:
+    """Insert a payment; the same gateway reference twice raises ``Conflict``."""
+    payment = Payment(
+        order_id=order_id, provider=provider, provider_ref=provider_ref, amount_minor=amount_minor, currency=currency, status=status
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+    except IntegrityError as exc:
+        raise Conflict(f"payment {provider_ref} is already recorded") from exc
+    return payment
+
+
+def payment_exists(session: Session, *, provider: str, provider_ref: str) -> bool:
+    query = select(Payment.id).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
+    return session.scalar(query) is not None
+
+
+def book_gateway_receipt(session: Session, *, provider: str, ref: str, amount_minor: int, currency: str, kind: str) -> None:
+    """Money the gateway collected: clearing → revenue (sale) or → refunds due (late)."""
+    clearing = ledger.account(session, f"clearing:{provider}", kind="clearing", currency=currency)
+    target_code, target_kind = ("platform:revenue", "revenue") if kind == "sale" else ("liability:refunds-due", "liability")
+    target = ledger.account(session, target_code, kind=target_kind, currency=currency)
+    ledger.post(session, kind=kind, ref=ref, legs=[ledger.Leg(clearing, -amount_minor), ledger.Leg(target, amount_minor)])

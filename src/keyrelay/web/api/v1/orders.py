@@ -1,0 +1,87 @@
+"""Buyer-side orders: checkout, read with the access token, central lookup, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from keyrelay.kit.errors import NotFound, TooManyRequests
+from keyrelay.orders import flows
+from keyrelay.orders import service as orders
+from keyrelay.orders.models import Order
+from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
+from keyrelay.web.auth import OptionalUser
+from keyrelay.web.state import AppState, base_url, client_ip, state_of
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+Token = Annotated[str, Query(description="The order's access token from checkout or lookup")]
+
+
+@router.post("", response_model=CheckoutOut, status_code=201)
+def create_order(body: OrderIn, request: Request, who: OptionalUser) -> CheckoutOut:
+    """Check out: hold the keys and return where to pay (wallet orders come back delivered)."""
+    st = state_of(request)
+    place = flows.PlaceOrder(
+        product_id=body.product_id, quantity=body.quantity, contact=body.contact, payment_provider=body.payment_provider,
+        query_password=body.query_password, buyer_user_id=who.user_id if who else None, client_ip=client_ip(request),
+    )
+    with st.db.transaction() as session:
+        order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
+        payment_url = None
+        if order.status == "pending_payment":
+            payment_url = st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=base_url(request)).redirect_url
+        token = orders.access_token(order.number, st.link_secret)
+        return CheckoutOut(
+            order=OrderOut.of(order), payment_url=payment_url, access_token=token,
+            order_url=f"{base_url(request)}/orders/{order.number}?t={token}",
+        )
+
+
+def detail(session: Session, st: AppState, order: Order, *, actor: str, ip: str) -> OrderDetail:
+    content = flows.delivered_content(session, order, vault=st.settings.vault, actor=actor, ip=ip)
+    events = [EventOut.of(e) for e in orders.timeline(session, order.id)]
+    return OrderDetail(order=OrderOut.of(order), keys=content.items, timeline=events)
+
+
+@router.get("/{number}", response_model=OrderDetail)
+def get_order(number: str, token: Token, request: Request) -> OrderDetail:
+    """Read an order (and its keys once delivered) with its access token."""
+    st = state_of(request)
+    if not orders.check_access_token(number.upper(), token, st.link_secret):
+        raise NotFound(orders.LOOKUP_MISS)
+    with st.db.transaction() as session:
+        order = orders.get_by_number(session, number)
+        return detail(session, st, order, actor=f"buyer:{order.number}", ip=client_ip(request))
+
+
+@router.post("/lookup", response_model=LookupOut)
+def lookup(body: LookupIn, request: Request) -> LookupOut:
+    """Central after-sales lookup by order number + contact or query password (throttled)."""
+    st = state_of(request)
+    check_lookup_throttle(st, client_ip(request), body.number)
+    with st.db.transaction() as session:
+        order = orders.lookup(session, number=body.number, contact=body.contact, query_password=body.query_password)
+        found = detail(session, st, order, actor=f"buyer:{order.number}", ip=client_ip(request))
+        return LookupOut(**found.model_dump(), access_token=orders.access_token(order.number, st.link_secret))
+
+
+def check_lookup_throttle(st: AppState, ip: str, number: str) -> None:
+    """Per-IP and per-order limits, so neither numbers nor passwords can be brute-forced."""
+    for throttle_key, limit in ((f"ip:{ip}", st.settings.lookup_per_ip_per_minute), (f"order:{number.upper()}", st.settings.lookup_per_order_per_minute)):
+        wait = st.lookup_throttle.hit(throttle_key) if limit >= st.lookup_throttle.limit else 0
+        if wait:
+            raise TooManyRequests("too many lookups; wait a minute and try again", retry_after=wait)
+
+
+@router.post("/{number}/cancel", response_model=OrderOut)
+def cancel_order(number: str, token: Token, request: Request) -> OrderOut:
+    """Abandon an unpaid order; its keys return to stock at once."""
+    st = state_of(request)
+    if not orders.check_access_token(number.upper(), token, st.link_secret):
+        raise NotFound(orders.LOOKUP_MISS)
+    with st.db.transaction() as session:
+        order = orders.get_by_number(session, number)
+        flows.cancel(session, order, actor="buyer")
+        return OrderOut.of(order)

@@ -1,0 +1,73 @@
+"""Map errors to RFC 9457 problem+json for the API and to readable pages for browsers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keyrelay.kit.errors import DomainError, TooManyRequests
+
+log = structlog.get_logger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"https://keyrelay.dev/problems/{code}", "title": title, "status": status, "detail": detail, "code": code}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    extra: dict[str, Any] = dict(exc.extra)
+    if isinstance(exc, TooManyRequests):
+        extra["retry_after"] = exc.retry_after
+    if exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    if wants_html(request):
+        from keyrelay.web.pages import render_error
+
+        return render_error(request, exc.status, exc.title, exc.detail, code=exc.code)
+    return problem(exc.status, exc.code, exc.title, exc.detail, **extra)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")) or "body", "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem(422, "validation_failed", "Invalid input", detail, errors=errors)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "http_error")
+    if wants_html(request):
+        from keyrelay.web.pages import render_error
+
+        return render_error(request, exc.status_code, str(exc.detail), "", code=code)
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem(500, "internal_error", "Internal error", "something went wrong on our side; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,41 @@
+"""What every request handler may use, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from keyrelay.config import Settings
+from keyrelay.kit.db import Database
+from keyrelay.kit.throttle import Throttle
+from keyrelay.payments.service import Providers
+
+
+@dataclass
+class AppState:
+    """Shared, thread-safe collaborators of the web layer."""
+
+    settings: Settings
+    db: Database
+    providers: Providers
+    templates: Jinja2Templates
+    lookup_throttle: Throttle
+    jwt_secret: bytes
+    link_secret: bytes
+
+
+def state_of(request: Request) -> AppState:
+    app_state: AppState = request.app.state.keyrelay
+    return app_state
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def base_url(request: Request) -> str:
+    """Public base URL: configured, or the one the request came in on."""
+    configured = state_of(request).settings.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")

@@ -1,0 +1,169 @@
+"""The storefront: browse, check out, pay (sandbox gateway), see keys, look orders up."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+from urllib.parse import quote
+
+import httpx
+import structlog
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from keyrelay.catalog import service as catalog
+from keyrelay.inventory import service as inventory
+from keyrelay.kit.errors import DomainError, NotFound
+from keyrelay.orders import flows
+from keyrelay.orders import service as orders
+from keyrelay.web.api.v1.orders import check_lookup_throttle
+from keyrelay.web.pages import render
+from keyrelay.web.state import base_url, client_ip, state_of
+
+router = APIRouter(include_in_schema=False)
+log = structlog.get_logger(__name__)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, category: str | None = None) -> HTMLResponse:
+    with state_of(request).db.transaction(write=False) as session:
+        categories = catalog.list_categories(session)
+        current = next((c for c in categories if c.slug == category), None)
+        products = catalog.list_products(session, category_id=current.id if current else None)
+        visible = {c.id for c in categories}
+        products = [p for p in products if p.category_id in visible]
+        stock = inventory.available_counts(session, [p.id for p in products])
+    return render(request, "storefront/home.html", categories=categories, current=current, products=products, stock=stock)
+
+
+@router.get("/p/{slug}", response_class=HTMLResponse)
+def product_page(request: Request, slug: str) -> HTMLResponse:
+    return _product_page(request, slug)
+
+
+def _product_page(request: Request, slug: str, *, error: DomainError | None = None, form: dict[str, str] | None = None) -> HTMLResponse:
+    with state_of(request).db.transaction(write=False) as session:
+        product = catalog.get_product_by_slug(session, slug)
+        in_stock = inventory.available_counts(session, [product.id])[product.id]
+    status = error.status if error else 200
+    return render(request, "storefront/product.html", status_code=status, product=product, in_stock=in_stock, error=error, form=form or {})
+
+
+@router.post("/checkout")
+def checkout(
+    request: Request,
+    slug: Annotated[str, Form()],
+    quantity: Annotated[str, Form()],
+    contact: Annotated[str, Form()],
+    query_password: Annotated[str, Form()] = "",
+) -> Response:
+    """Place the order, then send the buyer to the payment gateway."""
+    st = state_of(request)
+    form = {"quantity": quantity, "contact": contact}
+    try:
+        qty = int(quantity) if quantity.strip().isdigit() else 0
+        with st.db.transaction() as session:
+            product = catalog.get_product_by_slug(session, slug)
+            place = flows.PlaceOrder(
+                product_id=product.id, quantity=qty, contact=contact, payment_provider="sandbox",
+                query_password=query_password or None, client_ip=client_ip(request),
+            )
+            order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
+            number, to_pay = order.number, flows.order_to_pay(order)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return _product_page(request, slug, error=exc, form=form)
+    order_path = f"/orders/{number}?t={orders.access_token(number, st.link_secret)}"
+    pay_url = st.providers.sandbox.create(to_pay, base_url="").redirect_url
+    return RedirectResponse(f"{pay_url}?return={quote(order_path, safe='')}", status_code=303)
+
+
+@router.get("/orders/{number}", response_class=HTMLResponse)
+def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
+    """The buyer's order: status, keys once delivered, timeline."""
+    st = state_of(request)
+    if not orders.check_access_token(number.upper(), t, st.link_secret):
+        raise NotFound(orders.LOOKUP_MISS)
+    with st.db.transaction() as session:
+        order = orders.get_by_number(session, number)
+        content = flows.delivered_content(session, order, vault=st.settings.vault, actor=f"buyer:{order.number}", ip=client_ip(request))
+        events = orders.timeline(session, order.id)
+    pay_path = f"/pay/sandbox/{order.number}?return={quote(f'/orders/{order.number}?t={t}', safe='')}"
+    return render(request, "storefront/order.html", order=order, keys=content.items, events=events, token=t, pay_path=pay_path)
+
+
+@router.post("/orders/{number}/cancel")
+def cancel_order(request: Request, number: str, t: Annotated[str, Form()]) -> Response:
+    st = state_of(request)
+    if not orders.check_access_token(number.upper(), t, st.link_secret):
+        raise NotFound(orders.LOOKUP_MISS)
+    with st.db.transaction() as session:
+        flows.cancel(session, orders.get_by_number(session, number), actor="buyer")
+    return RedirectResponse(f"/orders/{number}?t={t}", status_code=303)
+
+
+@router.get("/lookup", response_class=HTMLResponse)
+def lookup_page(request: Request) -> HTMLResponse:
+    return render(request, "storefront/lookup.html", form={}, error=None)
+
+
+@router.post("/lookup")
+def lookup(
+    request: Request,
+    number: Annotated[str, Form()],
+    contact: Annotated[str, Form()] = "",
+    query_password: Annotated[str, Form()] = "",
+) -> Response:
+    """Central after-sales lookup; every failure reads the same."""
+    st = state_of(request)
+    form = {"number": number, "contact": contact}
+    try:
+        check_lookup_throttle(st, client_ip(request), number)
+        with st.db.transaction(write=False) as session:
+            order = orders.lookup(session, number=number, contact=contact or None, query_password=query_password or None)
+    except DomainError as exc:
+        return render(request, "storefront/lookup.html", status_code=exc.status, form=form, error=exc)
+    return RedirectResponse(f"/orders/{order.number}?t={orders.access_token(order.number, st.link_secret)}", status_code=303)
+
+
+# --- the sandbox gateway: a stand-in for a real payment provider's hosted page -------------
+
+
+def _safe_return(path: str) -> str:
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+@router.get("/pay/sandbox/{number}", response_class=HTMLResponse)
+def sandbox_page(request: Request, number: str) -> HTMLResponse:
+    return_to = _safe_return(request.query_params.get("return", "/"))
+    with state_of(request).db.transaction(write=False) as session:
+        order = orders.get_by_number(session, number)
+    return render(request, "storefront/sandbox.html", order=order, return_to=return_to)
+
+
+@router.post("/pay/sandbox/{number}")
+def sandbox_pay(
+    request: Request, number: str, background: BackgroundTasks, action: Annotated[str, Form()], return_to: Annotated[str, Form()] = "/"
+) -> Response:
+    """The buyer pressed Pay: the gateway sends its signed notification asynchronously."""
+    st = state_of(request)
+    with st.db.transaction(write=False) as session:
+        order = orders.get_by_number(session, number)
+        to_pay = flows.order_to_pay(order)
+    if action == "pay":
+        params = st.providers.sandbox.notification_for(to_pay)
+        background.add_task(send_notification, f"{base_url(request)}/api/v1/payments/sandbox/notify", params)
+    return RedirectResponse(_safe_return(return_to), status_code=303)
+
+
+def send_notification(url: str, params: dict[str, str], attempts: int = 5) -> None:
+    """POST the callback like a gateway would, retrying until it reads ``success``."""
+    for attempt in range(attempts):
+        try:
+            reply = httpx.post(url, data=params, timeout=10)
+            if reply.text.strip() == "success":
+                return
+        except httpx.HTTPError as exc:
+            log.warning("sandbox_notify_failed", attempt=attempt, error=type(exc).__name__)
+        time.sleep(0.5 * 2**attempt)

@@ -1,0 +1,60 @@
+"""The background worker: expires unpaid holds and drains the outbox.
+
+It runs as a thread inside ``keyrelay serve`` by default, or alone as
+``keyrelay worker`` (any number of them on PostgreSQL: outbox rows are taken
+with SKIP LOCKED and expiry uses conditional updates, so workers never collide).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from keyrelay.kit import outbox
+from keyrelay.kit.db import Database
+from keyrelay.orders import flows
+
+log = structlog.get_logger(__name__)
+
+
+def run_once(db: Database) -> int:
+    """One pass; returns how much work it found (0 means the worker may sleep)."""
+    with db.transaction() as session:
+        expired = flows.expire_due(session)
+    with db.transaction() as session:
+        relayed = outbox.drain(session)
+    if expired:
+        log.info("holds_expired", count=expired)
+    return expired + relayed
+
+
+class Worker:
+    """Loops ``run_once`` until stopped; never dies from one failed pass."""
+
+    def __init__(self, db: Database, *, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        log.info("worker_started")
+        while not self._stop.is_set():
+            try:
+                busy = run_once(self.db)
+            except Exception:  # noqa: BLE001 - log and keep going; the next pass retries
+                log.exception("worker_pass_failed")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.interval)
+        log.info("worker_stopped")
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="keyrelay-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
