@@ -29,9 +29,7 @@ log = structlog.get_logger(__name__)
 
 
 def build_state(settings: Settings) -> AppState:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(WEB / "templates")), autoescape=True, extensions=["jinja2.ext.i18n"]
-    )
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(WEB / "templates")), autoescape=True, extensions=["jinja2.ext.i18n"])
     templates = Jinja2Templates(env=env)
     return AppState(
         settings=settings,
@@ -60,7 +58,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         state.db.dispose()
 
     app = FastAPI(
-        title="KeyRelay API", version=__version__, lifespan=lifespan,
+        title="KeyRelay API",
+        version=__version__,
+        lifespan=lifespan,
         description="Sell digital goods delivered instantly as card keys. Errors are RFC 9457 problem+json with a stable `code`.",
     )
     app.state.keyrelay = state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -97,10 +98,8 @@ def worker() -> None:
 
     settings = _settings()
     loop = Worker(Database(settings.resolved_database_url), interval=settings.worker_interval_seconds)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         loop.run()
-    except KeyboardInterrupt:
-        pass
 
 
 @db_app.command("upgrade")
@@ -155,7 +154,13 @@ def keys_import(
             with Database(settings.resolved_database_url).transaction() as session:
                 target = catalog.get_product(session, int(product)) if product.isdigit() else catalog.get_product_by_slug(session, product)
                 report = inventory.import_keys(
-                    session, product_id=target.id, data=data, fmt=fmt, source="cli", vault=settings.vault, actor="cli",
+                    session,
+                    product_id=target.id,
+                    data=data,
+                    fmt=fmt,
+                    source="cli",
+                    vault=settings.vault,
+                    actor="cli",
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         except KeyFileError as exc:

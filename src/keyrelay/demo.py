@@ -48,12 +48,22 @@ def seed(session: Session, *, vault: Vault) -> DemoLogin:
     identity.create_user(session, email=OPERATOR_EMAIL, password=password, role="operator", display_name="Demo operator")
     ids = {}
     for order, (name, slug, description) in enumerate(_CATEGORIES):
-        ids[slug] = catalog.create_category(session, CategoryIn(name=name, slug=slug, description=description, sort_order=order), actor="system").id
+        ids[slug] = catalog.create_category(
+            session, CategoryIn(name=name, slug=slug, description=description, sort_order=order), actor="system"
+        ).id
     for category, name, slug, price, prefix, stock in _PRODUCTS:
         product = catalog.create_product(
             session,
-            ProductIn(category_id=ids[category], name=name, slug=slug, price_minor=price, description=f"Delivered instantly: {name}.", max_per_contact=20),
-            actor="system", vault=vault,
+            ProductIn(
+                category_id=ids[category],
+                name=name,
+                slug=slug,
+                price_minor=price,
+                description=f"Delivered instantly: {name}.",
+                max_per_contact=20,
+            ),
+            actor="system",
+            vault=vault,
         )
         keys = "\n".join(f"{prefix}-{secrets.token_hex(4).upper()}-{secrets.token_hex(4).upper()}" for _ in range(stock))
         inventory.import_keys(session, product_id=product.id, data=keys, fmt="text", source="demo", vault=vault, actor="system")

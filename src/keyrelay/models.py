@@ -12,6 +12,13 @@ from keyrelay.payments import models as payment_models
 
 metadata = Base.metadata
 __all__ = [
-    "audit_models", "catalog_models", "identity_models", "inventory_models", "ledger_models",
-    "metadata", "order_models", "outbox", "payment_models",
+    "audit_models",
+    "catalog_models",
+    "identity_models",
+    "inventory_models",
+    "ledger_models",
+    "metadata",
+    "order_models",
+    "outbox",
+    "payment_models",
 ]

@@ -43,7 +43,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 busy = run_once(self.db)
-            except Exception:  # noqa: BLE001 - log and keep going; the next pass retries
+            except Exception:
                 log.exception("worker_pass_failed")
                 busy = 0
             if not busy:

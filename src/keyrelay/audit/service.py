@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.models import AuditEntry
 
 
-def record(
-    session: Session, *, actor: str, action: str, target_type: str, target_id: str, ip: str = "", **detail: Any
-) -> None:
+def record(session: Session, *, actor: str, action: str, target_type: str, target_id: str, ip: str = "", **detail: Any) -> None:
     """Add one audit row in the caller's transaction (so it exists iff the action happened)."""
     session.add(AuditEntry(actor=actor, action=action, target_type=target_type, target_id=target_id, ip=ip, detail=detail))
 

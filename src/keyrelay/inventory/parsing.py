@@ -65,9 +65,7 @@ class InvalidReason(StrEnum):
 class KeyFileError(ValueError):
     """The whole upload is unusable; ``code`` is stable, the message is for people."""
 
-    def __init__(
-        self, code: KeyFileErrorCode, message: str, *, byte_offset: int | None = None
-    ) -> None:
+    def __init__(self, code: KeyFileErrorCode, message: str, *, byte_offset: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -112,9 +110,7 @@ def sniff_format(filename: str | None, data: bytes) -> KeyFormat:
     return "text"
 
 
-def parse_key_text(
-    data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None
-) -> ParseResult:
+def parse_key_text(data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> ParseResult:
     """Parse a whole upload; raises ``KeyFileError`` for whole-file problems."""
     result = ParseResult()
     first_line_of: dict[str, int] = {}
@@ -129,9 +125,7 @@ def parse_key_text(
     return result
 
 
-def iter_key_lines(
-    data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None
-) -> Iterator[KeyLine | InvalidLine]:
+def iter_key_lines(data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> Iterator[KeyLine | InvalidLine]:
     """Yield every non-blank line as a key or a rejection, without de-duplicating."""
     text = _to_text(data)
     if fmt == "text":
@@ -169,8 +163,7 @@ def _to_text(data: bytes | str) -> str:
         line_no = data.count(b"\n", 0, exc.start) + 1
         raise KeyFileError(
             KeyFileErrorCode.BAD_ENCODING,
-            f"the file is not valid UTF-8: undecodable byte at offset {exc.start + offset} "
-            f"(line {line_no}); save it as UTF-8",
+            f"the file is not valid UTF-8: undecodable byte at offset {exc.start + offset} (line {line_no}); save it as UTF-8",
             byte_offset=exc.start + offset,
         ) from None
 
@@ -179,9 +172,7 @@ def _utf16_to_utf8(data: bytes) -> bytes:
     try:
         return data.decode("utf-16").encode("utf-8")
     except UnicodeDecodeError:
-        raise KeyFileError(
-            KeyFileErrorCode.BAD_ENCODING, "the file has a UTF-16 BOM but is not valid UTF-16"
-        ) from None
+        raise KeyFileError(KeyFileErrorCode.BAD_ENCODING, "the file has a UTF-16 BOM but is not valid UTF-16") from None
 
 
 def _reject_binary(data: bytes) -> None:
@@ -190,9 +181,7 @@ def _reject_binary(data: bytes) -> None:
     # translate() deletes every ordinary byte in C, leaving only the control bytes.
     controls = len(data.translate(None, _NOT_BINARY_BYTES))
     if controls >= _BINARY_MIN_COUNT and controls > _BINARY_RATIO * len(data):
-        raise KeyFileError(
-            KeyFileErrorCode.BINARY_FILE, "the file looks binary (too many control bytes)"
-        )
+        raise KeyFileError(KeyFileErrorCode.BINARY_FILE, "the file looks binary (too many control bytes)")
 
 
 # --- lines and fields -----------------------------------------------------------
@@ -252,9 +241,7 @@ def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
             if any(cell.strip() for cell in row):
                 yield line_no, row
     except csv.Error as exc:
-        raise KeyFileError(
-            KeyFileErrorCode.BAD_CSV, f"malformed CSV near line {reader.line_num}: {exc}"
-        ) from None
+        raise KeyFileError(KeyFileErrorCode.BAD_CSV, f"malformed CSV near line {reader.line_num}: {exc}") from None
 
 
 def _csv_entries(text: str, csv_column: CsvColumn) -> Iterator[KeyLine | InvalidLine]:
@@ -268,9 +255,7 @@ def _csv_entries(text: str, csv_column: CsvColumn) -> Iterator[KeyLine | Invalid
         yield _check_row(line_no, row, column)
 
 
-def _chain_first(
-    first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]
-) -> Iterator[tuple[int, list[str]]]:
+def _chain_first(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     yield first
     yield from rest
 
@@ -286,9 +271,7 @@ def _check_row(line_no: int, row: list[str], column: int | None) -> KeyLine | In
             )
         column = 0
     if column >= len(row):
-        return InvalidLine(
-            line_no, InvalidReason.MISSING_COLUMN, f"the row has no column {column + 1}"
-        )
+        return InvalidLine(line_no, InvalidReason.MISSING_COLUMN, f"the row has no column {column + 1}")
     secret = row[column].strip()
     if not secret:
         return InvalidLine(line_no, InvalidReason.EMPTY_FIELD, "the key column is empty")
@@ -302,9 +285,7 @@ def _choose_column(first_row: list[str], csv_column: CsvColumn) -> tuple[int | N
     if isinstance(csv_column, str):
         wanted = csv_column.strip().casefold()
         if wanted not in names:
-            raise KeyFileError(
-                KeyFileErrorCode.BAD_CSV, f"no column named {csv_column!r} in the header row"
-            )
+            raise KeyFileError(KeyFileErrorCode.BAD_CSV, f"no column named {csv_column!r} in the header row")
         return names.index(wanted), True
     if isinstance(csv_column, int):
         if csv_column < 0:
@@ -322,6 +303,5 @@ def _choose_column(first_row: list[str], csv_column: CsvColumn) -> tuple[int | N
         return None, False
     raise KeyFileError(
         KeyFileErrorCode.BAD_CSV,
-        f"the CSV has {len(first_row)} columns and none is named "
-        f"{'/'.join(KEY_COLUMN_NAMES)}; choose the key column explicitly",
+        f"the CSV has {len(first_row)} columns and none is named {'/'.join(KEY_COLUMN_NAMES)}; choose the key column explicitly",
     )

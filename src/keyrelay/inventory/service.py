@@ -67,7 +67,8 @@ def import_keys(
     parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
     if parsed.invalid:
         raise ValidationFailed(
-            f"{len(parsed.invalid)} invalid line(s); nothing was imported", field="file",
+            f"{len(parsed.invalid)} invalid line(s); nothing was imported",
+            field="file",
             invalid=[{"line": bad.line_no, "reason": bad.reason} for bad in parsed.invalid[:100]],
         )
     scope, aad = _scope(product_id), key_aad(product_id)
@@ -86,8 +87,16 @@ def import_keys(
     session.add(batch)
     session.flush()
     _insert_rows(session, rows, batch.id, progress)
-    record(session, actor=actor, action="keys.import", target_type="product", target_id=str(product_id),
-           batch_id=batch.id, imported=len(rows), duplicates=len(duplicate_lines))
+    record(
+        session,
+        actor=actor,
+        action="keys.import",
+        target_type="product",
+        target_id=str(product_id),
+        batch_id=batch.id,
+        imported=len(rows),
+        duplicates=len(duplicate_lines),
+    )
     return ImportReport(batch.id, len(rows), len(duplicate_lines), sorted(duplicate_lines))
 
 
@@ -166,21 +175,13 @@ def release_keys(session: Session, order_ids: Iterable[int]) -> int:
     ids = list(order_ids)
     if not ids:
         return 0
-    statement = (
-        update(CardKey)
-        .where(CardKey.order_id.in_(ids), CardKey.status == "reserved")
-        .values(status="available", order_id=None)
-    )
+    statement = update(CardKey).where(CardKey.order_id.in_(ids), CardKey.status == "reserved").values(status="available", order_id=None)
     return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
 
 
 def sell_reserved_keys(session: Session, *, order_id: int) -> int:
     """Mark an order's reserved keys sold; returns how many (the caller checks the quantity)."""
-    statement = (
-        update(CardKey)
-        .where(CardKey.order_id == order_id, CardKey.status == "reserved")
-        .values(status="sold", sold_at=utcnow())
-    )
+    statement = update(CardKey).where(CardKey.order_id == order_id, CardKey.status == "reserved").values(status="sold", sold_at=utcnow())
     return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
 
 
@@ -192,9 +193,7 @@ class RevealedKey:
     secret: str
 
 
-def reveal_order_keys(
-    session: Session, *, order_id: int, product_id: int, vault: Vault, actor: str, ip: str = ""
-) -> list[RevealedKey]:
+def reveal_order_keys(session: Session, *, order_id: int, product_id: int, vault: Vault, actor: str, ip: str = "") -> list[RevealedKey]:
     """Decrypt the keys sold to an order, auditing the reveal."""
     rows = session.execute(
         select(CardKey.id, CardKey.ciphertext).where(CardKey.order_id == order_id, CardKey.status == "sold").order_by(CardKey.id)
@@ -202,8 +201,9 @@ def reveal_order_keys(
     aad = key_aad(product_id)
     keys = [RevealedKey(key_id, vault.decrypt(blob, aad).decode()) for key_id, blob in rows]
     if keys:
-        record(session, actor=actor, action="key.reveal", target_type="order", target_id=str(order_id), ip=ip,
-               key_ids=[k.key_id for k in keys])
+        record(
+            session, actor=actor, action="key.reveal", target_type="order", target_id=str(order_id), ip=ip, key_ids=[k.key_id for k in keys]
+        )
     return keys
 
 
@@ -218,7 +218,9 @@ def reveal_key(session: Session, *, key_id: int, vault: Vault, actor: str, ip: s
     return RevealedKey(key_id, vault.decrypt(row.ciphertext, key_aad(row.product_id)).decode())
 
 
-def list_keys(session: Session, *, product_id: int, status: str | None = None, limit: int = 100, before_id: int | None = None) -> list[CardKey]:
+def list_keys(
+    session: Session, *, product_id: int, status: str | None = None, limit: int = 100, before_id: int | None = None
+) -> list[CardKey]:
     """Key rows (ciphertext only) for the console, newest first."""
     query = select(CardKey).where(CardKey.product_id == product_id).order_by(CardKey.id.desc()).limit(limit)
     if status:

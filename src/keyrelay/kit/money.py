@@ -74,4 +74,5 @@ def parse_decimal(text: str, currency: str) -> int:
     exp = exponent(currency)
     if len(frac) > exp:
         raise MoneyError(f"{currency} has at most {exp} decimal places")
-    return int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    scale: int = 10**exp
+    return int(whole) * scale + (int(frac.ljust(exp, "0")) if exp else 0)

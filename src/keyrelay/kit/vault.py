@@ -83,9 +83,7 @@ class VaultKey:
     def __post_init__(self) -> None:
         _check_key_id(self.key_id)
         if len(self.key) != KEY_BYTES:
-            raise VaultConfigError(
-                f"vault key {self.key_id!r} must be {KEY_BYTES} bytes, got {len(self.key)}"
-            )
+            raise VaultConfigError(f"vault key {self.key_id!r} must be {KEY_BYTES} bytes, got {len(self.key)}")
 
 
 def _check_key_id(key_id: str) -> None:
@@ -144,9 +142,7 @@ def format_vault_keys(keys: Sequence[VaultKey]) -> str:
     if not keys:
         raise VaultConfigError("at least one vault key is required")
     _check_unique(keys)
-    return ",".join(
-        f"{k.key_id}:{base64.urlsafe_b64encode(k.key).decode('ascii').rstrip('=')}" for k in keys
-    )
+    return ",".join(f"{k.key_id}:{base64.urlsafe_b64encode(k.key).decode('ascii').rstrip('=')}" for k in keys)
 
 
 def _header(key_id: str) -> bytes:
@@ -176,9 +172,7 @@ class Vault:
             raise VaultConfigError("at least one vault key is required")
         _check_unique(keys)
         if len(fingerprint_key) < MIN_FINGERPRINT_KEY_BYTES:
-            raise VaultConfigError(
-                f"fingerprint key must be at least {MIN_FINGERPRINT_KEY_BYTES} bytes"
-            )
+            raise VaultConfigError(f"fingerprint key must be at least {MIN_FINGERPRINT_KEY_BYTES} bytes")
         if any(fingerprint_key == k.key for k in keys):
             # One key for two jobs would tie HMAC and GCM security together.
             raise VaultConfigError("fingerprint key must differ from every encryption key")
@@ -214,9 +208,7 @@ class Vault:
         try:
             return cipher.decrypt(nonce, sealed, header + aad)
         except InvalidTag:
-            raise DecryptionError(
-                "blob failed authentication: tampered, wrong aad, or wrong key"
-            ) from None
+            raise DecryptionError("blob failed authentication: tampered, wrong aad, or wrong key") from None
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:

@@ -67,8 +67,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
     except IntegrityError as exc:
         raise Conflict(f"{kind} {ref} is already booked") from exc
     session.add_all(
-        Posting(transaction_id=txn.id, account_id=leg.account.id, amount_minor=leg.amount, currency=leg.account.currency)
-        for leg in legs
+        Posting(transaction_id=txn.id, account_id=leg.account.id, amount_minor=leg.amount, currency=leg.account.currency) for leg in legs
     )
     return txn
 

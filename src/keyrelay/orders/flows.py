@@ -54,10 +54,17 @@ def place_order(session: Session, request: PlaceOrder, *, hold_seconds: int, pro
     order = orders.open_order(
         session,
         orders.NewOrder(
-            product_id=product.id, product_name=product.name, quantity=request.quantity,
-            unit_price_minor=product.price_minor, currency=product.currency, contact=contact,
-            query_password=request.query_password or None, payment_provider=request.payment_provider,
-            channel=request.channel, buyer_user_id=request.buyer_user_id, client_ip=request.client_ip,
+            product_id=product.id,
+            product_name=product.name,
+            quantity=request.quantity,
+            unit_price_minor=product.price_minor,
+            currency=product.currency,
+            contact=contact,
+            query_password=request.query_password or None,
+            payment_provider=request.payment_provider,
+            channel=request.channel,
+            buyer_user_id=request.buyer_user_id,
+            client_ip=request.client_ip,
         ),
         hold_seconds=hold_seconds,
     )
@@ -80,9 +87,7 @@ def _check_quantity(session: Session, product: Product, quantity: int, contact: 
     if product.max_per_contact:
         already = orders.contact_quantity_24h(session, contact=contact, product_id=product.id)
         if already + quantity > product.max_per_contact:
-            raise ValidationFailed(
-                f"at most {product.max_per_contact} per buyer per day ({already} already ordered)", field="quantity"
-            )
+            raise ValidationFailed(f"at most {product.max_per_contact} per buyer per day ({already} already ordered)", field="quantity")
 
 
 def _check_provider(request: PlaceOrder) -> None:
@@ -98,7 +103,9 @@ def order_to_pay(order: Order) -> OrderToPay:
     return OrderToPay(number=order.number, amount_minor=order.amount_minor, currency=order.currency, subject=order.product_name)
 
 
-def accept_notification(session: Session, *, provider_name: str, params: Mapping[str, str], providers: payments.Providers, ip: str = "") -> str:
+def accept_notification(
+    session: Session, *, provider_name: str, params: Mapping[str, str], providers: payments.Providers, ip: str = ""
+) -> str:
     """Verify and apply a gateway callback exactly once; returns the verdict.
 
     Verdicts: ``accepted`` (paid and delivered now), ``duplicate`` (already
@@ -135,22 +142,31 @@ def _apply_payment(session: Session, order: Order, provider: str, provider_ref: 
         if payments.payment_exists(session, provider=provider, provider_ref=provider_ref):
             return "duplicate"
         return _late_payment(session, order, provider, provider_ref)
-    payments.book_gateway_receipt(session, provider=provider, ref=order.number, amount_minor=order.amount_minor,
-                                  currency=order.currency, kind="sale")
+    payments.book_gateway_receipt(
+        session, provider=provider, ref=order.number, amount_minor=order.amount_minor, currency=order.currency, kind="sale"
+    )
     return "accepted"
 
 
 def _late_payment(session: Session, order: Order, provider: str, provider_ref: str) -> str:
     """Money for an order that can no longer take it (expired, cancelled, paid twice): flag for refund."""
     try:
-        payments.record_payment(session, order_id=order.id, provider=provider, provider_ref=provider_ref,
-                                amount_minor=order.amount_minor, currency=order.currency, status="late")
+        payments.record_payment(
+            session,
+            order_id=order.id,
+            provider=provider,
+            provider_ref=provider_ref,
+            amount_minor=order.amount_minor,
+            currency=order.currency,
+            status="late",
+        )
     except Conflict:
         return "duplicate"
     order.needs_attention = True
     orders.add_event(session, order.id, "late_payment", f"payment {provider_ref} arrived after the order closed; refund due")
-    payments.book_gateway_receipt(session, provider=provider, ref=provider_ref, amount_minor=order.amount_minor,
-                                  currency=order.currency, kind="late_receipt")
+    payments.book_gateway_receipt(
+        session, provider=provider, ref=provider_ref, amount_minor=order.amount_minor, currency=order.currency, kind="late_receipt"
+    )
     outbox.emit(session, "order.late_payment", {"order": order.number})
     log.warning("late_payment", order=order.number)
     return "late"
@@ -159,8 +175,15 @@ def _late_payment(session: Session, order: Order, provider: str, provider_ref: s
 def _settle(session: Session, order: Order, *, provider: str, provider_ref: str, product: Product | None) -> None:
     """pending → paid → delivered, with the payment row and the keys sold, in one go."""
     orders.move(session, order, rules.PAID, paid_at=utcnow())
-    payments.record_payment(session, order_id=order.id, provider=provider, provider_ref=provider_ref,
-                            amount_minor=order.amount_minor, currency=order.currency, status="succeeded")
+    payments.record_payment(
+        session,
+        order_id=order.id,
+        provider=provider,
+        provider_ref=provider_ref,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        status="succeeded",
+    )
     outbox.emit(session, "order.paid", {"order": order.number, "amount_minor": order.amount_minor, "currency": order.currency})
     product = product or catalog.get_product(session, order.product_id)
     if product.kind == "manual":

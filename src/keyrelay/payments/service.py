@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.kit.errors import Conflict
-
 from keyrelay.ledger import service as ledger
 from keyrelay.payments.models import Payment, PaymentNotification
 from keyrelay.payments.providers.balance import BalanceProvider
@@ -33,9 +32,7 @@ class Providers:
         return self.sandbox
 
 
-def log_notification(
-    session: Session, *, provider: str, params: Mapping[str, str], verdict: str, reason: str = "", ip: str = ""
-) -> None:
+def log_notification(session: Session, *, provider: str, params: Mapping[str, str], verdict: str, reason: str = "", ip: str = "") -> None:
     """Keep every callback with our verdict (the signature is kept: it is not a secret)."""
     session.add(
         PaymentNotification(

@@ -15,9 +15,7 @@ SESSION_COOKIE = "kr_session"
 bearer = HTTPBearer(auto_error=False, description="Console JWT from POST /api/v1/auth/token")
 
 
-def optional_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal | None:
+def optional_principal(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal | None:
     """The caller if a valid token came with the request, else None (guests)."""
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
     if not token:

@@ -62,7 +62,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled_error", path=request.url.path)
+    log.error("unhandled_error", path=request.url.path, exc_info=exc)
     return problem(500, "internal_error", "Internal error", "something went wrong on our side; it has been logged")
 
 

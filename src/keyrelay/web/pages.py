@@ -19,8 +19,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     tr = i18n.translations(lang)
     gettext = i18n.formatting_gettext(tr)
     context.update(
-        request=request, lang=lang, html_lang=i18n.html_lang(lang), languages=i18n.LANGUAGES,
-        _=gettext, gettext=gettext, ngettext=tr.ngettext, money=format_minor,
+        request=request,
+        lang=lang,
+        html_lang=i18n.html_lang(lang),
+        languages=i18n.LANGUAGES,
+        _=gettext,
+        gettext=gettext,
+        ngettext=tr.ngettext,
+        money=format_minor,
     )
     response = st.templates.TemplateResponse(request, template, context, status_code=status_code)
     if request.query_params.get("lang") and i18n.normalise(request.query_params["lang"]):

@@ -65,8 +65,12 @@ def checkout(
         with st.db.transaction() as session:
             product = catalog.get_product_by_slug(session, slug)
             place = flows.PlaceOrder(
-                product_id=product.id, quantity=qty, contact=contact, payment_provider="sandbox",
-                query_password=query_password or None, client_ip=client_ip(request),
+                product_id=product.id,
+                quantity=qty,
+                contact=contact,
+                payment_provider="sandbox",
+                query_password=query_password or None,
+                client_ip=client_ip(request),
             )
             order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
             number, to_pay = order.number, flows.order_to_pay(order)

@@ -17,8 +17,21 @@ from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.orders import detail
 from keyrelay.web.api.v1.schemas import (
-    AuditOut, BooksOut, CardKeyOut, CategoryOut, CreditIn, ImportOut, KeysTextIn, OrderDetail, OrderOut, ProductOut,
-    RevealOut, StockOut, UserIn, UserOut, WalletOut,
+    AuditOut,
+    BooksOut,
+    CardKeyOut,
+    CategoryOut,
+    CreditIn,
+    ImportOut,
+    KeysTextIn,
+    OrderDetail,
+    OrderOut,
+    ProductOut,
+    RevealOut,
+    StockOut,
+    UserIn,
+    UserOut,
+    WalletOut,
 )
 from keyrelay.web.auth import Operator
 from keyrelay.web.state import client_ip, state_of
@@ -84,7 +97,10 @@ def import_keys_text(product_id: int, body: KeysTextIn, who: Operator, request: 
 
 @router.post("/products/{product_id}/keys/upload", response_model=ImportOut, status_code=201)
 def import_keys_file(
-    product_id: int, who: Operator, request: Request, file: Annotated[UploadFile, File()],
+    product_id: int,
+    who: Operator,
+    request: Request,
+    file: Annotated[UploadFile, File()],
     format: Annotated[str | None, Form()] = None,
 ) -> ImportOut:
     """Import a TXT (one key per line) or CSV file."""
@@ -101,14 +117,22 @@ def _import(request: Request, product_id: int, data: bytes, fmt: str, source: st
     st = state_of(request)
     with st.db.transaction() as session:
         catalog.get_product(session, product_id)
-        report = inventory.import_keys(session, product_id=product_id, data=data, fmt=fmt, source=source, vault=st.settings.vault, actor=actor)
-        return ImportOut(batch_id=report.batch_id, imported=report.imported, duplicates=report.duplicates, duplicate_lines=report.duplicate_lines[:1000])
+        report = inventory.import_keys(
+            session, product_id=product_id, data=data, fmt=fmt, source=source, vault=st.settings.vault, actor=actor
+        )
+        return ImportOut(
+            batch_id=report.batch_id, imported=report.imported, duplicates=report.duplicates, duplicate_lines=report.duplicate_lines[:1000]
+        )
 
 
 @router.get("/products/{product_id}/keys", response_model=list[CardKeyOut])
 def list_keys(
-    product_id: int, who: Operator, request: Request, status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, before_id: int | None = None,
+    product_id: int,
+    who: Operator,
+    request: Request,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: int | None = None,
 ) -> list[CardKeyOut]:
     """Key rows without secrets; reveal one with POST /admin/keys/{id}/reveal."""
     with state_of(request).db.transaction(write=False) as session:
@@ -128,9 +152,15 @@ def reveal_key(key_id: int, who: Operator, request: Request) -> RevealOut:
 
 @router.get("/orders", response_model=list[OrderOut])
 def list_orders(
-    who: Operator, request: Request, status: str | None = None, product_id: int | None = None, contact: str | None = None,
-    number: str | None = None, needs_attention: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, before_id: int | None = None,
+    who: Operator,
+    request: Request,
+    status: str | None = None,
+    product_id: int | None = None,
+    contact: str | None = None,
+    number: str | None = None,
+    needs_attention: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: int | None = None,
 ) -> list[OrderOut]:
     """Newest first; page with ``before_id`` = the last id you saw (see ``X-Next-Before-Id``)."""
     flt = orders.OrderFilter(status=status, product_id=product_id, contact=contact, number=number, needs_attention=needs_attention)
@@ -169,19 +199,38 @@ def credit_wallet(user_id: int, body: CreditIn, who: Operator, request: Request)
         identity.get_user(session, user_id)
         ref = f"credit-{random_code(12)}"
         ledger.credit_wallet(session, user_id=user_id, amount_minor=body.amount_minor, currency=body.currency, ref=ref, memo=body.memo)
-        audit.record(session, actor=who.actor, action="wallet.credit", target_type="user", target_id=str(user_id),
-                     ip=client_ip(request), amount_minor=body.amount_minor, currency=body.currency, ref=ref)
+        audit.record(
+            session,
+            actor=who.actor,
+            action="wallet.credit",
+            target_type="user",
+            target_id=str(user_id),
+            ip=client_ip(request),
+            amount_minor=body.amount_minor,
+            currency=body.currency,
+            ref=ref,
+        )
         account = ledger.wallet(session, user_id, body.currency)
         session.refresh(account)
         return WalletOut(user_id=user_id, currency=body.currency, balance_minor=account.balance_minor)
 
 
 @router.get("/audit", response_model=list[AuditOut])
-def audit_log(who: Operator, request: Request, action: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AuditOut]:
+def audit_log(
+    who: Operator, request: Request, action: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[AuditOut]:
     with state_of(request).db.transaction(write=False) as session:
         return [
-            AuditOut(id=e.id, actor=e.actor, action=e.action, target_type=e.target_type, target_id=e.target_id, ip=e.ip,
-                     detail=e.detail, created_at=e.created_at)
+            AuditOut(
+                id=e.id,
+                actor=e.actor,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=e.target_id,
+                ip=e.ip,
+                detail=e.detail,
+                created_at=e.created_at,
+            )
             for e in audit.recent(session, action=action, limit=limit)
         ]
 
@@ -190,4 +239,6 @@ def audit_log(who: Operator, request: Request, action: str | None = None, limit:
 def ledger_check(who: Operator, request: Request) -> BooksOut:
     with state_of(request).db.transaction(write=False) as session:
         report = ledger.check_books(session)
-        return BooksOut(ok=report.ok, transactions=report.transactions, unbalanced=report.unbalanced, currency_totals=report.currency_totals)
+        return BooksOut(
+            ok=report.ok, transactions=report.transactions, unbalanced=report.unbalanced, currency_totals=report.currency_totals
+        )

@@ -24,17 +24,26 @@ def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Checkout
     """Check out: hold the keys and return where to pay (wallet orders come back delivered)."""
     st = state_of(request)
     place = flows.PlaceOrder(
-        product_id=body.product_id, quantity=body.quantity, contact=body.contact, payment_provider=body.payment_provider,
-        query_password=body.query_password, buyer_user_id=who.user_id if who else None, client_ip=client_ip(request),
+        product_id=body.product_id,
+        quantity=body.quantity,
+        contact=body.contact,
+        payment_provider=body.payment_provider,
+        query_password=body.query_password,
+        buyer_user_id=who.user_id if who else None,
+        client_ip=client_ip(request),
     )
     with st.db.transaction() as session:
         order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
         payment_url = None
         if order.status == "pending_payment":
-            payment_url = st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=base_url(request)).redirect_url
+            payment_url = (
+                st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=base_url(request)).redirect_url
+            )
         token = orders.access_token(order.number, st.link_secret)
         return CheckoutOut(
-            order=OrderOut.of(order), payment_url=payment_url, access_token=token,
+            order=OrderOut.of(order),
+            payment_url=payment_url,
+            access_token=token,
             order_url=f"{base_url(request)}/orders/{order.number}?t={token}",
         )
 
@@ -69,7 +78,10 @@ def lookup(body: LookupIn, request: Request) -> LookupOut:
 
 def check_lookup_throttle(st: AppState, ip: str, number: str) -> None:
     """Per-IP and per-order limits, so neither numbers nor passwords can be brute-forced."""
-    for throttle_key, limit in ((f"ip:{ip}", st.settings.lookup_per_ip_per_minute), (f"order:{number.upper()}", st.settings.lookup_per_order_per_minute)):
+    for throttle_key, limit in (
+        (f"ip:{ip}", st.settings.lookup_per_ip_per_minute),
+        (f"order:{number.upper()}", st.settings.lookup_per_order_per_minute),
+    ):
         wait = st.lookup_throttle.hit(throttle_key) if limit >= st.lookup_throttle.limit else 0
         if wait:
             raise TooManyRequests("too many lookups; wait a minute and try again", retry_after=wait)

@@ -19,7 +19,7 @@ class TokenIn(BaseModel):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
 
 
@@ -69,9 +69,18 @@ class ProductOut(BaseModel):
     @classmethod
     def of(cls, row: Product, in_stock: int | None) -> ProductOut:
         return cls(
-            id=row.id, category_id=row.category_id, name=row.name, slug=row.slug, description=row.description, kind=row.kind,
-            price_minor=row.price_minor, currency=row.currency, max_per_order=row.max_per_order,
-            max_per_contact=row.max_per_contact, is_active=row.is_active, in_stock=in_stock if row.kind == "card_key" else None,
+            id=row.id,
+            category_id=row.category_id,
+            name=row.name,
+            slug=row.slug,
+            description=row.description,
+            kind=row.kind,
+            price_minor=row.price_minor,
+            currency=row.currency,
+            max_per_order=row.max_per_order,
+            max_per_contact=row.max_per_contact,
+            is_active=row.is_active,
+            in_stock=in_stock if row.kind == "card_key" else None,
         )
 
 
@@ -125,11 +134,22 @@ class OrderOut(BaseModel):
     @classmethod
     def of(cls, row: Order) -> OrderOut:
         return cls(
-            number=row.number, status=row.status, product_id=row.product_id, product_name=row.product_name,
-            quantity=row.quantity, unit_price_minor=row.unit_price_minor, amount_minor=row.amount_minor,
-            currency=row.currency, channel=row.channel, payment_provider=row.payment_provider, contact=row.contact,
-            needs_attention=row.needs_attention, created_at=row.created_at, expires_at=row.expires_at,
-            paid_at=row.paid_at, delivered_at=row.delivered_at,
+            number=row.number,
+            status=row.status,
+            product_id=row.product_id,
+            product_name=row.product_name,
+            quantity=row.quantity,
+            unit_price_minor=row.unit_price_minor,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            channel=row.channel,
+            payment_provider=row.payment_provider,
+            contact=row.contact,
+            needs_attention=row.needs_attention,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            paid_at=row.paid_at,
+            delivered_at=row.delivered_at,
         )
 
 
