@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.orm import Session
 
+from keyrelay.audit.service import record
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.models import Product
 from keyrelay.identity.service import normalise_email
@@ -227,9 +228,34 @@ def delivered_content(session: Session, order: Order, *, vault: Vault, actor: st
     """Decrypt what the order delivered, for its buyer; every reveal is audited."""
     if order.status not in rules.VISIBLE_KEYS:
         return DeliveredContent([])
+    if order.manual_content is not None:
+        text = vault.decrypt(order.manual_content, manual_content_aad(order.id)).decode()
+        return DeliveredContent([line for line in text.splitlines() if line.strip()] or [text])
     product = catalog.get_product(session, order.product_id)
     if product.kind == "fixed" and product.fixed_content:
         text = vault.decrypt(product.fixed_content, catalog.fixed_content_aad(product.id)).decode()
         return DeliveredContent([text] * order.quantity)
     keys = inventory.reveal_order_keys(session, order_id=order.id, product_id=order.product_id, vault=vault, actor=actor, ip=ip)
     return DeliveredContent([key.secret for key in keys])
+
+
+def manual_content_aad(order_id: int) -> bytes:
+    return f"manual:{order_id}".encode()
+
+
+MAX_MANUAL_CONTENT = 16 * 1024
+
+
+def deliver_manually(session: Session, order: Order, *, content: str, vault: Vault, actor: str) -> None:
+    """The operator hands over a paid ``manual`` order's goods (one item per line)."""
+    if not content.strip():
+        raise ValidationFailed("enter what the buyer receives", field="content")
+    if len(content.encode()) > MAX_MANUAL_CONTENT:
+        raise ValidationFailed("content is longer than 16 KiB", field="content")
+    if catalog.get_product(session, order.product_id).kind != "manual":
+        raise IllegalTransition("only manual-delivery orders are delivered by hand")
+    orders.move(
+        session, order, rules.DELIVERED, delivered_at=utcnow(), manual_content=vault.encrypt(content.encode(), manual_content_aad(order.id))
+    )
+    record(session, actor=actor, action="order.deliver_manual", target_type="order", target_id=order.number)
+    outbox.emit(session, "order.delivered", {"order": order.number, "product_id": order.product_id, "quantity": order.quantity})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -42,6 +42,8 @@ class Order(Base):
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     """Set when money arrived that could not be honoured (e.g. paid after expiry)."""
+    manual_content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """Vault ciphertext of what the operator delivered by hand (``manual`` products)."""
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

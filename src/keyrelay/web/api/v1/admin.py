@@ -24,6 +24,7 @@ from keyrelay.web.api.v1.schemas import (
     CreditIn,
     ImportOut,
     KeysTextIn,
+    ManualDeliveryIn,
     OrderDetail,
     OrderOut,
     ProductOut,
@@ -180,6 +181,16 @@ def cancel_order(number: str, who: Operator, request: Request) -> OrderOut:
     with state_of(request).db.transaction() as session:
         order = orders.get_by_number(session, number)
         flows.cancel(session, order, actor=who.actor)
+        return OrderOut.of(order)
+
+
+@router.post("/orders/{number}/deliver", response_model=OrderOut)
+def deliver_manually(number: str, body: ManualDeliveryIn, who: Operator, request: Request) -> OrderOut:
+    """Deliver a paid manual-delivery order by hand (content is stored encrypted)."""
+    st = state_of(request)
+    with st.db.transaction() as session:
+        order = orders.get_by_number(session, number)
+        flows.deliver_manually(session, order, content=body.content, vault=st.settings.vault, actor=who.actor)
         return OrderOut.of(order)
 
 

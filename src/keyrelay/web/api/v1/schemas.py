@@ -210,6 +210,11 @@ class RevealOut(BaseModel):
     secret: str
 
 
+class ManualDeliveryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1, max_length=16 * 1024, description="What the buyer receives; one item per line")
+
+
 class CreditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount_minor: int = Field(gt=0, le=10**12, strict=True)
