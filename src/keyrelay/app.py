@@ -36,7 +36,8 @@ def build_state(settings: Settings) -> AppState:
         db=Database(settings.resolved_database_url),
         providers=Providers(sandbox_secret=settings.derived_key(b"sandbox")),
         templates=templates,
-        lookup_throttle=Throttle(limit=max(settings.lookup_per_ip_per_minute, settings.lookup_per_order_per_minute)),
+        lookup_throttle=Throttle(limit=settings.lookup_per_ip_per_minute),
+        order_throttle=Throttle(limit=settings.lookup_per_order_per_minute),
         jwt_secret=settings.derived_key(b"jwt"),
         link_secret=settings.derived_key(b"order-link"),
     )

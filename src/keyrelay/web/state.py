@@ -22,6 +22,9 @@ class AppState:
     providers: Providers
     templates: Jinja2Templates
     lookup_throttle: Throttle
+    """Per client IP: central lookups and sign-in attempts."""
+    order_throttle: Throttle
+    """Per order number: central lookups, whoever asks (stops distributed guessing of one order)."""
     jwt_secret: bytes
     link_secret: bytes
 

@@ -78,12 +78,8 @@ def lookup(body: LookupIn, request: Request) -> LookupOut:
 
 def check_lookup_throttle(st: AppState, ip: str, number: str) -> None:
     """Per-IP and per-order limits, so neither numbers nor passwords can be brute-forced."""
-    for throttle_key, limit in (
-        (f"ip:{ip}", st.settings.lookup_per_ip_per_minute),
-        (f"order:{number.upper()}", st.settings.lookup_per_order_per_minute),
-    ):
-        wait = st.lookup_throttle.hit(throttle_key) if limit >= st.lookup_throttle.limit else 0
-        if wait:
+    for throttle, key in ((st.lookup_throttle, f"lookup:{ip}"), (st.order_throttle, number.strip().upper())):
+        if wait := throttle.hit(key):
             raise TooManyRequests("too many lookups; wait a minute and try again", retry_after=wait)
 
 
