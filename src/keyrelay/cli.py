@@ -50,7 +50,6 @@ def serve(
     demo: Annotated[bool, typer.Option(help="Fill an empty database with a demo store.")] = False,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Web processes (PostgreSQL only); the worker runs in the first.")] = 1,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker in-process.")] = False,
 ) -> None:
     """Run the web app and the background worker (migrates the database first)."""
@@ -60,9 +59,6 @@ def serve(
     from keyrelay.kit.migrate import upgrade
 
     settings = _settings()
-    if workers > 1 and settings.is_sqlite and not settings.allow_sqlite_multiprocess:
-        console.print("[red]SQLite runs one process; use PostgreSQL (KEYRELAY_DATABASE_URL) for --workers > 1[/red]")
-        raise typer.Exit(2)
     upgrade(settings.resolved_database_url)
     if demo:
         _seed_demo(settings)

@@ -62,8 +62,6 @@ class Settings(BaseSettings):
     """Default currency for new products."""
     log_json: bool = False
     """Emit JSON log lines (for log shippers) instead of human-readable ones."""
-    allow_sqlite_multiprocess: bool = False
-    """SQLite serialises writers; we run one process on it unless told otherwise."""
 
     @field_validator("currency")
     @classmethod
