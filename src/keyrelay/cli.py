@@ -192,9 +192,11 @@ def vault_rotate(batch: int = 1000) -> None:
 def ledger_check() -> None:
     """Verify every transaction balances and the books sum to zero; exit 1 if not."""
     from keyrelay.kit.db import Database
+    from keyrelay.kit.migrate import upgrade
     from keyrelay.ledger import service as ledger
 
     settings = _settings()
+    upgrade(settings.resolved_database_url)  # a brand-new install has empty books, not a missing-table traceback
     with Database(settings.resolved_database_url).transaction(write=False) as session:
         report = ledger.check_books(session)
     console.print(f"transactions: {report.transactions}; totals per currency: {report.currency_totals or '{}'}")

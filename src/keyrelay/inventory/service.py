@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.inventory.models import CardKey, ImportBatch
-from keyrelay.inventory.parsing import InvalidLine, parse_key_text
+from keyrelay.inventory.parsing import InvalidLine, KeyFileError, parse_key_text
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Conflict, OutOfStock, ValidationFailed
 from keyrelay.kit.vault import Vault
@@ -64,7 +64,11 @@ def import_keys(
     and reported; invalid lines reject the whole batch so the operator can fix
     the file and retry without half an import in stock.
     """
-    parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
+    try:
+        parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
+    except KeyFileError as exc:
+        # A whole-file problem (empty, binary, bad encoding, bad CSV) is the uploader's to fix: 422, not 500.
+        raise ValidationFailed(exc.message, field="file", reason=str(exc.code)) from exc
     if parsed.invalid:
         raise ValidationFailed(
             f"{len(parsed.invalid)} invalid line(s); nothing was imported",
