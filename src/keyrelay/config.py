@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     """Central order lookup: attempts per order number per minute."""
     low_stock_threshold: int = Field(default=10, ge=0)
     """Default available-key count below which a product counts as low on stock."""
+    distribution_max_depth: int = Field(default=3, ge=1, le=10)
+    """Deepest distributor level allowed (level 1 is invited by the operator)."""
+    commission_hold_days: int = Field(default=7, ge=0, le=365)
+    """Settlement hold: earnings stay pending this long before they can be withdrawn."""
+    withdraw_min_minor: int = Field(default=1000, ge=1)
+    """Smallest withdrawal, in minor units."""
     currency: str = "CNY"
     """Default currency for new products."""
     log_json: bool = False

@@ -2,6 +2,7 @@
 
 from keyrelay.audit import models as audit_models
 from keyrelay.catalog import models as catalog_models
+from keyrelay.distribution import models as distribution_models
 from keyrelay.identity import models as identity_models
 from keyrelay.inventory import models as inventory_models
 from keyrelay.kit import outbox
@@ -14,6 +15,7 @@ metadata = Base.metadata
 __all__ = [
     "audit_models",
     "catalog_models",
+    "distribution_models",
     "identity_models",
     "inventory_models",
     "ledger_models",

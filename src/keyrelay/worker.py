@@ -1,4 +1,4 @@
-"""The background worker: expires unpaid holds and drains the outbox.
+"""The background worker: expires unpaid holds, releases matured earnings, drains the outbox.
 
 It runs as a thread inside ``keyrelay serve`` by default, or alone as
 ``keyrelay worker`` (any number of them on PostgreSQL: outbox rows are taken
@@ -13,6 +13,7 @@ import structlog
 
 from keyrelay.kit import outbox
 from keyrelay.kit.db import Database
+from keyrelay.ledger import earnings
 from keyrelay.orders import flows
 
 log = structlog.get_logger(__name__)
@@ -23,10 +24,12 @@ def run_once(db: Database) -> int:
     with db.transaction() as session:
         expired = flows.expire_due(session)
     with db.transaction() as session:
+        released = earnings.release_due(session)
+    with db.transaction() as session:
         relayed = outbox.drain(session)
-    if expired:
-        log.info("holds_expired", count=expired)
-    return expired + relayed
+    if expired or released:
+        log.info("worker_pass", expired_orders=expired, released_earnings=released)
+    return expired + released + relayed
 
 
 class Worker:

@@ -42,6 +42,12 @@ class Product(Base):
     price_minor: Mapped[int] = mapped_column(Integer)
     """Retail price on the main site in minor units of ``currency``."""
     currency: Mapped[str] = mapped_column(String(4), default="CNY")
+    supply_price_minor: Mapped[int] = mapped_column(Integer, default=0)
+    """What the supplier is paid per unit sold (0 for the operator's own goods)."""
+    map_minor: Mapped[int] = mapped_column(Integer, default=0)
+    """Minimum advertised price: no seller may retail below it (0 = none)."""
+    max_markup_bp: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Optional ceiling for retail, in basis points over MAP (or the main price without MAP)."""
     max_per_order: Mapped[int] = mapped_column(Integer, default=10)
     max_per_contact: Mapped[int] = mapped_column(Integer, default=0)
     """Units one contact may buy per 24 h; 0 = no limit."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -43,6 +43,9 @@ class ProductIn(BaseModel):
     kind: Literal["card_key", "fixed", "manual"] = "card_key"
     price_minor: int = Field(gt=0, le=10**11, strict=True, examples=[4999])
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
+    supply_price_minor: int = Field(default=0, ge=0, le=10**11, strict=True, description="Paid to the supplier per unit")
+    map_minor: int = Field(default=0, ge=0, le=10**11, strict=True, description="Minimum advertised price; 0 = none")
+    max_markup_bp: int | None = Field(default=None, ge=0, le=1_000_000, description="Retail ceiling over MAP, basis points")
     max_per_order: int = Field(default=10, ge=1, le=1000)
     max_per_contact: int = Field(default=0, ge=0, le=100000)
     low_stock_threshold: int = Field(default=10, ge=0, le=10**6)
@@ -51,3 +54,14 @@ class ProductIn(BaseModel):
     sort_order: int = Field(default=0, ge=-10000, le=10000)
 
     _check_slug = field_validator("slug")(_slug)
+
+    @model_validator(mode="after")
+    def _prices_in_order(self) -> ProductIn:
+        # supply ≤ MAP ≤ main price: the platform never sells below cost nor undercuts its own MAP.
+        if self.supply_price_minor > self.price_minor:
+            raise ValueError("supply_price_minor must not exceed price_minor")
+        if self.map_minor > self.price_minor:
+            raise ValueError("the main-site price must not be below the MAP (map_minor)")
+        if self.map_minor and self.map_minor < self.supply_price_minor:
+            raise ValueError("map_minor must not be below supply_price_minor")
+        return self

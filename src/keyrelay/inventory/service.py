@@ -240,3 +240,9 @@ def void_key(session: Session, *, key_id: int, actor: str) -> None:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("only an available key can be voided")
     record(session, actor=actor, action="key.void", target_type="card_key", target_id=str(key_id))
+
+
+def void_order_keys(session: Session, *, order_id: int) -> int:
+    """Withdraw a refunded order's keys for good (they were handed over)."""
+    statement = update(CardKey).where(CardKey.order_id == order_id, CardKey.status.in_(("sold", "reserved"))).values(status="void")
+    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]

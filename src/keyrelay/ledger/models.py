@@ -62,3 +62,47 @@ class Posting(Base):
     account_id: Mapped[int] = mapped_column(BigId)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(4))
+
+
+class Hold(Base):
+    """Earnings in the settlement hold: pending until ``release_at``, then available.
+
+    One row per (sale, earner). A refund reverses a pending hold from the
+    pending account, or claws a released one back from the wallet.
+    """
+
+    __tablename__ = "ledger_holds"
+    __table_args__ = (Index("ix_ledger_holds_status_release_at", "status", "release_at"), UniqueConstraint("order_id", "user_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
+    order_id: Mapped[int] = mapped_column(BigId)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(16))
+    """seller_profit | commission."""
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending | released | reversed."""
+    release_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Withdrawal(Base):
+    """A request to pay out available money; the amount is locked while it is open."""
+
+    __tablename__ = "ledger_withdrawals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(12), default="requested")
+    """requested | approved | rejected | paid."""
+    payee: Mapped[str] = mapped_column(Text, default="")
+    """Where to send the money (account details typed by the requester)."""
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    """The payout's bank / gateway reference, set when marked paid."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -26,10 +26,30 @@ class Leg:
 
     account: Account
     amount: int
+    allow_negative: bool = False
+    """Only claw-backs may push a wallet below zero; the negative balance is debt."""
 
 
 def wallet_code(user_id: int) -> str:
     return f"wallet:user:{user_id}"
+
+
+def pending_account(session: Session, user_id: int, currency: str) -> Account:
+    """Earnings still in the settlement hold."""
+    return account(session, f"pending:user:{user_id}", kind="pending", currency=currency, owner_user_id=user_id)
+
+
+def withdrawing_account(session: Session, user_id: int, currency: str) -> Account:
+    """Money locked by open withdrawal requests."""
+    return account(session, f"withdrawing:user:{user_id}", kind="locked", currency=currency, owner_user_id=user_id)
+
+
+def platform_revenue(session: Session, currency: str) -> Account:
+    return account(session, "platform:revenue", kind="revenue", currency=currency)
+
+
+def supplier_payable(session: Session, user_id: int, currency: str) -> Account:
+    return account(session, f"payable:supplier:{user_id}", kind="payable", currency=currency, owner_user_id=user_id)
 
 
 def account(session: Session, code: str, *, kind: str, currency: str, owner_user_id: int | None = None) -> Account:
@@ -59,7 +79,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
     _check_balanced(legs)
     for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
         if leg.account.kind == "wallet":
-            _move_wallet(session, leg.account, leg.amount)
+            _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
     txn = Transaction(kind=kind, ref=ref, memo=memo)
     try:
         with session.begin_nested():
@@ -84,11 +104,12 @@ def _check_balanced(legs: Sequence[Leg]) -> None:
         raise ValidationFailed("postings do not balance")
 
 
-def _move_wallet(session: Session, wallet_account: Account, amount: int) -> None:
+def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allow_negative: bool = False) -> None:
     # One conditional UPDATE both checks and moves: no read-then-write race, short row lock.
+    guard = Account.balance_minor + amount >= 0 if amount < 0 and not allow_negative else Account.id == wallet_account.id
     statement = (
         update(Account)
-        .where(Account.id == wallet_account.id, Account.balance_minor + amount >= 0)
+        .where(Account.id == wallet_account.id, guard)
         .values(balance_minor=Account.balance_minor + amount)
         .returning(Account.balance_minor)
     )

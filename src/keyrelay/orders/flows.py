@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
@@ -16,12 +18,17 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.models import Product
+from keyrelay.distribution import channels, network, prices
+from keyrelay.distribution.models import Channel, Distributor
 from keyrelay.identity.service import normalise_email
 from keyrelay.inventory import service as inventory
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
+from keyrelay.ledger import earnings
+from keyrelay.ledger import service as ledger
+from keyrelay.ledger.models import Account
 from keyrelay.orders import rules
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
@@ -34,7 +41,7 @@ MAX_QUERY_PASSWORD = 128
 
 @dataclass(frozen=True)
 class PlaceOrder:
-    """A buyer's checkout request, as validated input."""
+    """A checkout or wholesale purchase request, as validated input."""
 
     product_id: int
     quantity: int
@@ -43,27 +50,52 @@ class PlaceOrder:
     query_password: str | None = None
     buyer_user_id: int | None = None
     client_ip: str = ""
-    channel: str = "main"
+    seller_id: int | None = None
+    """The selling distributor (its sub-site, channel or API); None = the main site."""
+    channel_id: int | None = None
+    """One of the seller's channels; default: its sub-site (retail) or "Wholesale"."""
+    wholesale: bool = False
+    """The seller buys for itself at cost from its balance; keys come back at once."""
+    declared_retail_minor: int | None = None
 
 
-def place_order(session: Session, request: PlaceOrder, *, hold_seconds: int, providers: payments.Providers) -> Order:
-    """Open an order and hold its stock; wallet orders are paid and delivered at once."""
+def place_order(
+    session: Session, request: PlaceOrder, *, hold_seconds: int, providers: payments.Providers, commission_hold_days: int = 7
+) -> Order:
+    """Open an order, freeze its price and split, hold its stock; wallet orders are paid at once."""
     product = catalog.get_product(session, request.product_id, active_only=True)
     contact = normalise_email(request.contact)
     _check_quantity(session, product, request.quantity, contact)
     _check_provider(request)
+    seller = _seller(session, request)
+    channel = _channel(session, seller, request)
+    quote = prices.quote(
+        session,
+        product,
+        request.quantity,
+        seller=seller,
+        wholesale=request.wholesale,
+        buyer_user_id=request.buyer_user_id,
+        buyer_contact=contact,
+    )
     order = orders.open_order(
         session,
         orders.NewOrder(
             product_id=product.id,
             product_name=product.name,
             quantity=request.quantity,
-            unit_price_minor=product.price_minor,
+            unit_price_minor=quote.unit_price,
             currency=product.currency,
             contact=contact,
             query_password=request.query_password or None,
             payment_provider=request.payment_provider,
-            channel=request.channel,
+            channel=channel.name,
+            channel_id=channel.id,
+            distributor_id=seller.id if seller else None,
+            sale_mode="wholesale" if request.wholesale else "retail",
+            unit_cost_minor=quote.unit_cost,
+            declared_retail_minor=request.declared_retail_minor,
+            pricing=quote.as_json(),
             buyer_user_id=request.buyer_user_id,
             client_ip=request.client_ip,
         ),
@@ -73,11 +105,37 @@ def place_order(session: Session, request: PlaceOrder, *, hold_seconds: int, pro
         inventory.reserve_keys(session, product_id=product.id, order_id=order.id, quantity=request.quantity)
     if request.payment_provider == "balance":
         assert request.buyer_user_id is not None  # checked in _check_provider
-        ref = providers.balance.charge(
-            session, user_id=request.buyer_user_id, amount_minor=order.amount_minor, currency=order.currency, order_number=order.number
+        payer = ledger.wallet(session, request.buyer_user_id, order.currency)
+        _settle(
+            session,
+            order,
+            provider="balance",
+            provider_ref=f"BAL-{order.number}",
+            payer=payer,
+            commission_hold_days=commission_hold_days,
+            product=product,
         )
-        _settle(session, order, provider="balance", provider_ref=ref, product=product)
     return order
+
+
+def _seller(session: Session, request: PlaceOrder) -> Distributor | None:
+    if request.seller_id is None:
+        if request.wholesale:
+            raise ValidationFailed("only distributors buy wholesale", field="wholesale")
+        return None
+    seller = network.get(session, request.seller_id)
+    network.require_active(seller)
+    if request.wholesale and (request.buyer_user_id != seller.user_id or request.payment_provider != "balance"):
+        raise ValidationFailed("a wholesale purchase is paid from the distributor's own balance", field="payment_provider")
+    return seller
+
+
+def _channel(session: Session, seller: Distributor | None, request: PlaceOrder) -> Channel:
+    if seller is None:
+        return channels.main_channel(session)
+    if request.channel_id is not None:
+        return channels.owned(session, seller, request.channel_id)
+    return channels.wholesale_channel(session, seller) if request.wholesale else channels.subsite_channel(session, seller)
 
 
 def _check_quantity(session: Session, product: Product, quantity: int, contact: str) -> None:
@@ -105,7 +163,13 @@ def order_to_pay(order: Order) -> OrderToPay:
 
 
 def accept_notification(
-    session: Session, *, provider_name: str, params: Mapping[str, str], providers: payments.Providers, ip: str = ""
+    session: Session,
+    *,
+    provider_name: str,
+    params: Mapping[str, str],
+    providers: payments.Providers,
+    ip: str = "",
+    commission_hold_days: int = 7,
 ) -> str:
     """Verify and apply a gateway callback exactly once; returns the verdict.
 
@@ -126,26 +190,24 @@ def accept_notification(
         payments.log_notification(session, provider=provider_name, params=params, verdict="rejected", reason=reason, ip=ip)
         log.warning("payment_notification_rejected", provider=provider_name, reason=reason)
         return "rejected"
-    verdict = _apply_payment(session, order, provider_name, note.provider_ref)
+    verdict = _apply_payment(session, order, provider_name, note.provider_ref, commission_hold_days)
     payments.log_notification(session, provider=provider_name, params=params, verdict=verdict, ip=ip)
     return verdict
 
 
-def _apply_payment(session: Session, order: Order, provider: str, provider_ref: str) -> str:
+def _apply_payment(session: Session, order: Order, provider: str, provider_ref: str, hold_days: int) -> str:
     if payments.payment_exists(session, provider=provider, provider_ref=provider_ref):
         return "duplicate"
     if order.status != rules.PENDING:
         return _late_payment(session, order, provider, provider_ref)
     try:
-        _settle(session, order, provider=provider, provider_ref=provider_ref, product=None)
+        clearing = ledger.account(session, f"clearing:{provider}", kind="clearing", currency=order.currency)
+        _settle(session, order, provider=provider, provider_ref=provider_ref, payer=clearing, commission_hold_days=hold_days)
     except IllegalTransition:
         # A concurrent copy of this callback (or the expiry sweep) changed the order first.
         if payments.payment_exists(session, provider=provider, provider_ref=provider_ref):
             return "duplicate"
         return _late_payment(session, order, provider, provider_ref)
-    payments.book_gateway_receipt(
-        session, provider=provider, ref=order.number, amount_minor=order.amount_minor, currency=order.currency, kind="sale"
-    )
     return "accepted"
 
 
@@ -173,8 +235,17 @@ def _late_payment(session: Session, order: Order, provider: str, provider_ref: s
     return "late"
 
 
-def _settle(session: Session, order: Order, *, provider: str, provider_ref: str, product: Product | None) -> None:
-    """pending → paid → delivered, with the payment row and the keys sold, in one go."""
+def _settle(
+    session: Session,
+    order: Order,
+    *,
+    provider: str,
+    provider_ref: str,
+    payer: Account,
+    commission_hold_days: int,
+    product: Product | None = None,
+) -> None:
+    """pending → paid → delivered: payment row, the frozen split booked, keys sold, in one go."""
     orders.move(session, order, rules.PAID, paid_at=utcnow())
     payments.record_payment(
         session,
@@ -185,6 +256,7 @@ def _settle(session: Session, order: Order, *, provider: str, provider_ref: str,
         currency=order.currency,
         status="succeeded",
     )
+    _book_split(session, order, payer, commission_hold_days)
     outbox.emit(session, "order.paid", {"order": order.number, "amount_minor": order.amount_minor, "currency": order.currency})
     product = product or catalog.get_product(session, order.product_id)
     if product.kind == "manual":
@@ -195,6 +267,48 @@ def _settle(session: Session, order: Order, *, provider: str, provider_ref: str,
             raise RuntimeError(f"order {order.number}: {sold} keys reserved, {order.quantity} expected")
     orders.move(session, order, rules.DELIVERED, delivered_at=utcnow())
     outbox.emit(session, "order.delivered", {"order": order.number, "product_id": order.product_id, "quantity": order.quantity})
+
+
+def _book_split(session: Session, order: Order, payer: Account, hold_days: int) -> None:
+    """Book the split frozen on the order at placement (later price changes never reach it)."""
+    # Orders placed before pricing was frozen on them belong wholly to the platform.
+    shares = order.pricing["shares"] if order.pricing else [{"party": "platform", "amount": order.amount_minor}]
+    payouts = [_payout(share) for share in shares]
+    earnings.book_sale(
+        session,
+        ref=order.number,
+        order_id=order.id,
+        currency=order.currency,
+        payer=payer,
+        payouts=payouts,
+        release_at=utcnow() + timedelta(days=hold_days),
+        memo=f"{order.quantity} × {order.product_name}",
+    )
+
+
+def _payout(share: dict[str, Any]) -> earnings.Payout:
+    party = str(share["party"])
+    if party == "platform":
+        return earnings.Payout("platform", int(share["amount"]))
+    kind = "supplier" if party.startswith("supplier:") else "earner"
+    return earnings.Payout(kind, int(share["amount"]), user_id=int(share["user_id"]), role=str(share["role"]))
+
+
+def refund(session: Session, order: Order, *, actor: str, reason: str) -> None:
+    """Give the buyer the money back and reverse the whole split (uplines included).
+
+    Delivered keys are voided (they were handed over and cannot be resold);
+    earnings still on hold are cancelled, released ones are clawed back from
+    wallets even into debt, which future earnings repay.
+    """
+    if not reason.strip():
+        raise ValidationFailed("say why the order is refunded", field="reason")
+    orders.move(session, order, rules.REFUNDED)
+    earnings.refund_sale(session, sale_ref=order.number, order_id=order.id, memo=reason[:200])
+    voided = inventory.void_order_keys(session, order_id=order.id)
+    orders.add_event(session, order.id, "refund", f"{reason[:200]} (by {actor}; {voided} key(s) voided)")
+    record(session, actor=actor, action="order.refund", target_type="order", target_id=order.number, reason=reason[:200])
+    outbox.emit(session, "order.refunded", {"order": order.number, "amount_minor": order.amount_minor, "currency": order.currency})
 
 
 def cancel(session: Session, order: Order, *, actor: str) -> None:

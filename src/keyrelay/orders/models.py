@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -35,8 +36,19 @@ class Order(Base):
     """pending_payment | paid | delivered | completed | expired | cancelled | refunded."""
     contact: Mapped[str] = mapped_column(String(254))
     query_password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    channel: Mapped[str] = mapped_column(String(40), default="main")
-    """Where the sale happened; the main storefront until the distribution network lands."""
+    channel: Mapped[str] = mapped_column(String(60), default="Main site")
+    """The channel's name at order time (for display; ``channel_id`` is the reference)."""
+    channel_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    distributor_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    """The selling distributor (NULL: the main site). No FK: orders must not lock hot parents."""
+    sale_mode: Mapped[str] = mapped_column(String(12), default="retail")
+    """retail (a buyer pays the seller's retail price) | wholesale (a distributor buys at cost)."""
+    unit_cost_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The seller's per-unit cost at order time."""
+    declared_retail_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """What a wholesale buyer says it resells at (checked against MAP by network-order rules)."""
+    pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The price chain and exact split frozen at order time; booked as-is when paid."""
     payment_provider: Mapped[str] = mapped_column(String(16))
     buyer_user_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     client_ip: Mapped[str] = mapped_column(String(45), default="")

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
@@ -32,9 +33,15 @@ class NewOrder:
     contact: str
     query_password: str | None
     payment_provider: str
-    channel: str = "main"
+    channel: str = "Main site"
     buyer_user_id: int | None = None
     client_ip: str = ""
+    channel_id: int | None = None
+    distributor_id: int | None = None
+    sale_mode: str = "retail"
+    unit_cost_minor: int | None = None
+    declared_retail_minor: int | None = None
+    pricing: dict[str, Any] | None = None
 
 
 def open_order(session: Session, new: NewOrder, *, hold_seconds: int) -> Order:
@@ -55,6 +62,12 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int) -> Order:
         payment_provider=new.payment_provider,
         buyer_user_id=new.buyer_user_id,
         client_ip=new.client_ip,
+        channel_id=new.channel_id,
+        distributor_id=new.distributor_id,
+        sale_mode=new.sale_mode,
+        unit_cost_minor=new.unit_cost_minor,
+        declared_retail_minor=new.declared_retail_minor,
+        pricing=new.pricing,
         expires_at=now + timedelta(seconds=hold_seconds),
         created_at=now,
     )

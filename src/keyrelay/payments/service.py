@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from keyrelay.kit.errors import Conflict
 from keyrelay.ledger import service as ledger
 from keyrelay.payments.models import Payment, PaymentNotification
-from keyrelay.payments.providers.balance import BalanceProvider
 from keyrelay.payments.providers.sandbox import SandboxProvider
 
 GATEWAYS = ("sandbox",)
@@ -24,7 +23,6 @@ class Providers:
 
     def __init__(self, *, sandbox_secret: bytes) -> None:
         self.sandbox = SandboxProvider(sandbox_secret)
-        self.balance = BalanceProvider()
 
     def gateway(self, name: str) -> SandboxProvider:
         if name != "sandbox":
@@ -67,8 +65,7 @@ def payment_exists(session: Session, *, provider: str, provider_ref: str) -> boo
 
 
 def book_gateway_receipt(session: Session, *, provider: str, ref: str, amount_minor: int, currency: str, kind: str) -> None:
-    """Money the gateway collected: clearing → revenue (sale) or → refunds due (late)."""
+    """Money the gateway collected for an order that cannot take it: owed back to the payer."""
     clearing = ledger.account(session, f"clearing:{provider}", kind="clearing", currency=currency)
-    target_code, target_kind = ("platform:revenue", "revenue") if kind == "sale" else ("liability:refunds-due", "liability")
-    target = ledger.account(session, target_code, kind=target_kind, currency=currency)
+    target = ledger.account(session, "liability:refunds-due", kind="liability", currency=currency)
     ledger.post(session, kind=kind, ref=ref, legs=[ledger.Leg(clearing, -amount_minor), ledger.Leg(target, amount_minor)])

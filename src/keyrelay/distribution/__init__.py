@@ -1,0 +1,1 @@
+"""The distributor network: tree, invites, channels, sub-sites and the price strategy."""

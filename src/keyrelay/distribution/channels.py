@@ -1,0 +1,77 @@
+"""Channels: every order is attributed to exactly one named outlet."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keyrelay.distribution.models import Channel, Distributor
+from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
+
+KINDS = ("subsite", "api", "taobao", "telegram", "website", "other")
+
+
+def main_channel(session: Session) -> Channel:
+    """The platform's own storefront channel (created on first use)."""
+    found = session.scalar(select(Channel).where(Channel.distributor_id.is_(None), Channel.kind == "main"))
+    if found is None:
+        found = Channel(distributor_id=None, name="Main site", kind="main")
+        session.add(found)
+        session.flush()
+    return found
+
+
+def subsite_channel(session: Session, distributor: Distributor) -> Channel:
+    found = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.kind == "subsite"))
+    if found is None:
+        found = Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite")
+        session.add(found)
+        session.flush()
+    return found
+
+
+def wholesale_channel(session: Session, distributor: Distributor) -> Channel:
+    """Where a distributor's own purchases land unless it names a channel."""
+    found = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == "Wholesale"))
+    if found is None:
+        found = Channel(distributor_id=distributor.id, name="Wholesale", kind="other")
+        session.add(found)
+        session.flush()
+    return found
+
+
+def create(session: Session, distributor: Distributor, *, name: str, kind: str) -> Channel:
+    name = name.strip()
+    if not 1 <= len(name) <= 60:
+        raise ValidationFailed("channel name must be 1–60 characters", field="name")
+    if kind not in KINDS or kind == "subsite":
+        raise ValidationFailed(f"kind must be one of {', '.join(k for k in KINDS if k != 'subsite')}", field="kind")
+    channel = Channel(distributor_id=distributor.id, name=name, kind=kind)
+    try:
+        with session.begin_nested():
+            session.add(channel)
+    except IntegrityError as exc:
+        raise Conflict("you already have a channel with this name", field="name") from exc
+    return channel
+
+
+def list_for(session: Session, distributor: Distributor) -> list[Channel]:
+    return list(session.scalars(select(Channel).where(Channel.distributor_id == distributor.id).order_by(Channel.id)))
+
+
+def owned(session: Session, distributor: Distributor, channel_id: int) -> Channel:
+    """A channel of this distributor, or NotFound (never another's)."""
+    channel = session.get(Channel, channel_id)
+    if channel is None or channel.distributor_id != distributor.id:
+        raise NotFound(f"channel {channel_id} does not exist")
+    if not channel.is_active:
+        raise ValidationFailed("this channel is switched off", field="channel")
+    return channel
+
+
+def by_name(session: Session, distributor: Distributor, name: str) -> Channel:
+    channel = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == name))
+    if channel is None:
+        raise NotFound(f"channel {name!r} does not exist")
+    return channel

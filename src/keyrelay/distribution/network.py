@@ -1,0 +1,222 @@
+"""The distributor tree: invites, joining, approval, suspension, branch visibility."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.distribution.models import Channel, Distributor, Invite
+from keyrelay.identity import service as identity
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+RESERVED_SLUGS = frozenset({"admin", "api", "static", "www", "main", "s", "d", "join"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on the network: the operator, or a distributor (by its user id)."""
+
+    user_id: int
+    role: str
+
+    @property
+    def label(self) -> str:
+        return f"user:{self.user_id}"
+
+
+def for_user(session: Session, user_id: int) -> Distributor:
+    found = session.scalar(select(Distributor).where(Distributor.user_id == user_id))
+    if found is None:
+        raise NotFound("this account is not a distributor")
+    return found
+
+
+def get(session: Session, distributor_id: int) -> Distributor:
+    found = session.get(Distributor, distributor_id)
+    if found is None:
+        raise NotFound(f"distributor {distributor_id} does not exist")
+    return found
+
+
+def get_by_slug(session: Session, slug: str) -> Distributor:
+    found = session.scalar(select(Distributor).where(Distributor.slug == slug.lower()))
+    if found is None:
+        raise NotFound(f"no shop at {slug!r}")
+    return found
+
+
+def get_by_host(session: Session, host: str) -> Distributor | None:
+    return session.scalar(select(Distributor).where(Distributor.host == host.lower().split(":")[0]))
+
+
+def in_branch(ancestor: Distributor, target: Distributor) -> bool:
+    """True if ``target`` is ``ancestor`` or below it."""
+    return target.path.startswith(ancestor.path)
+
+
+def visible(session: Session, viewer: Distributor, distributor_id: int) -> Distributor:
+    """A distributor the viewer may see (itself or its downline); others look missing."""
+    target = session.get(Distributor, distributor_id)
+    if target is None or not in_branch(viewer, target):
+        raise NotFound(f"distributor {distributor_id} does not exist")
+    return target
+
+
+def chain(session: Session, distributor: Distributor) -> list[Distributor]:
+    """Level 1 down to ``distributor`` itself."""
+    ids = [int(part) for part in distributor.path.strip("/").split("/")]
+    rows = {d.id: d for d in session.scalars(select(Distributor).where(Distributor.id.in_(ids)))}
+    return [rows[i] for i in ids]
+
+
+def downline(session: Session, distributor: Distributor, *, limit: int = 500) -> list[Distributor]:
+    """Everyone below ``distributor`` (not itself), shallowest first."""
+    query = (
+        select(Distributor)
+        .where(Distributor.path.startswith(distributor.path, autoescape=True), Distributor.id != distributor.id)
+        .order_by(Distributor.level, Distributor.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def tree(session: Session, *, limit: int = 2000) -> list[Distributor]:
+    """The whole network in path order (parents before children), for the operator."""
+    return list(session.scalars(select(Distributor).order_by(Distributor.path).limit(limit)))
+
+
+def create_invite(
+    session: Session,
+    actor: Actor,
+    *,
+    parent_id: int | None,
+    max_uses: int = 1,
+    ttl_hours: int = 72,
+    requires_approval: bool = False,
+    max_depth: int,
+) -> Invite:
+    """An invite to join under ``parent_id`` (None: level 1, operator only)."""
+    if not 1 <= max_uses <= 1000:
+        raise ValidationFailed("max_uses must be between 1 and 1000", field="max_uses")
+    if not 1 <= ttl_hours <= 24 * 90:
+        raise ValidationFailed("ttl_hours must be between 1 and 2160", field="ttl_hours")
+    if actor.role != "operator":
+        own = for_user(session, actor.user_id)
+        if parent_id != own.id:
+            raise Forbidden("distributors invite under themselves only")
+        if own.status != "active":
+            raise Forbidden("a suspended or unapproved distributor cannot invite")
+        requires_approval = requires_approval or False
+    if parent_id is not None and get(session, parent_id).level >= max_depth:
+        raise ValidationFailed(f"the network is at most {max_depth} levels deep", field="parent_id")
+    invite = Invite(
+        code=secrets.token_urlsafe(12),
+        distributor_id=parent_id,
+        created_by=actor.user_id,
+        max_uses=max_uses,
+        requires_approval=requires_approval,
+        expires_at=utcnow() + timedelta(hours=ttl_hours),
+    )
+    session.add(invite)
+    session.flush()
+    record(session, actor=actor.label, action="invite.create", target_type="invite", target_id=str(invite.id), parent_id=parent_id)
+    return invite
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    code: str
+    email: str
+    password: str
+    name: str
+    slug: str
+
+
+def join(session: Session, request: JoinRequest, *, max_depth: int) -> Distributor:
+    """Redeem an invite: a new distributor account one level below the inviter."""
+    slug = _check_slug(session, request.slug)
+    name = request.name.strip()
+    if not 1 <= len(name) <= 80:
+        raise ValidationFailed("shop name must be 1–80 characters", field="name")
+    invite = session.scalar(select(Invite).where(Invite.code == request.code.strip()))
+    if invite is None:
+        raise NotFound("this invite does not exist")
+    _redeem(session, invite)
+    parent = get(session, invite.distributor_id) if invite.distributor_id else None
+    level = parent.level + 1 if parent else 1
+    if level > max_depth:
+        raise ValidationFailed(f"the network is at most {max_depth} levels deep", field="code")
+    if parent is not None and parent.status != "active":
+        raise Conflict("the inviting distributor is not active")
+    user = identity.create_user(session, email=request.email, password=request.password, role="distributor", display_name=name)
+    distributor = Distributor(
+        user_id=user.id,
+        parent_id=parent.id if parent else None,
+        level=level,
+        path="",
+        slug=slug,
+        name=name,
+        status="pending" if invite.requires_approval else "active",
+        invite_id=invite.id,
+    )
+    session.add(distributor)
+    session.flush()
+    distributor.path = f"{parent.path if parent else '/'}{distributor.id}/"
+    session.add(Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite"))
+    record(
+        session,
+        actor=f"user:{user.id}",
+        action="distributor.join",
+        target_type="distributor",
+        target_id=str(distributor.id),
+        invite_id=invite.id,
+        level=level,
+    )
+    return distributor
+
+
+def _redeem(session: Session, invite: Invite) -> None:
+    # Conditional increment: two people racing for the last use cannot both win.
+    result = session.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.uses < Invite.max_uses, Invite.expires_at > utcnow())
+        .values(uses=Invite.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("this invite has expired or was already used", field="code")
+
+
+def _check_slug(session: Session, raw: str) -> str:
+    slug = raw.strip().lower()
+    if not SLUG.match(slug) or "--" in slug or slug in RESERVED_SLUGS:
+        raise ValidationFailed("shop address: 3–40 lower-case letters, digits or hyphens", field="slug")
+    if session.scalar(select(Distributor.id).where(Distributor.slug == slug)) is not None:
+        raise Conflict("this shop address is taken", field="slug")
+    return slug
+
+
+def set_status(session: Session, distributor_id: int, target: str, *, actor: Actor, reason: str = "") -> Distributor:
+    """Operator approves (pending → active), suspends, or reinstates a distributor."""
+    allowed = {"active": {"pending", "suspended"}, "suspended": {"active", "pending"}}
+    distributor = get(session, distributor_id)
+    if distributor.status not in allowed.get(target, set()):
+        raise IllegalTransition(f"a {distributor.status} distributor cannot become {target}")
+    distributor.status = target
+    record(
+        session, actor=actor.label, action=f"distributor.{target}", target_type="distributor", target_id=str(distributor.id), reason=reason
+    )
+    return distributor
+
+
+def require_active(distributor: Distributor) -> None:
+    if distributor.status != "active":
+        raise Forbidden("this distributor is not active (pending approval or suspended)")

@@ -1,0 +1,244 @@
+"""Loading price rules from the database and applying the strategy in ``pricing.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.catalog.models import Product
+from keyrelay.distribution import network
+from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
+from keyrelay.distribution.pricing import CHILD_RULES, RULES, Node, ProductPrices, Rule, Split, Step, resolve_chain, split_sale
+from keyrelay.kit.errors import Conflict, ValidationFailed
+
+
+def product_prices(product: Product) -> ProductPrices:
+    return ProductPrices(product.id, product.supply_price_minor, product.price_minor, product.map_minor, product.max_markup_bp)
+
+
+def _pick(rows: list[LevelPrice] | list[ChildPrice], product_id: int) -> tuple[Rule | None, str]:
+    """Product rule beats default rule."""
+    by_product = {row.product_id: row for row in rows}
+    for key, source in ((product_id, "product rule"), (None, "default rule")):
+        if key in by_product:
+            row = by_product[key]
+            return Rule(row.rule, row.value), source
+    return None, ""
+
+
+def cost_steps(session: Session, distributor: Distributor, product: Product) -> list[Step]:
+    """The per-unit cost of every distributor from level 1 down to ``distributor``."""
+    nodes_chain = network.chain(session, distributor)
+    levels = {d.level for d in nodes_chain}
+    level_rows = list(
+        session.scalars(
+            select(LevelPrice).where(
+                LevelPrice.level.in_(levels), or_(LevelPrice.product_id == product.id, LevelPrice.product_id.is_(None))
+            )
+        )
+    )
+    parent_ids = [d.parent_id for d in nodes_chain if d.parent_id]
+    child_rows = (
+        list(
+            session.scalars(
+                select(ChildPrice).where(
+                    ChildPrice.parent_id.in_(parent_ids), or_(ChildPrice.product_id == product.id, ChildPrice.product_id.is_(None))
+                )
+            )
+        )
+        if parent_ids
+        else []
+    )
+    nodes = []
+    for d in nodes_chain:
+        parent_rule, parent_source = _pick([r for r in child_rows if r.parent_id == d.parent_id], product.id) if d.parent_id else (None, "")
+        level_rule, level_source = _pick([r for r in level_rows if r.level == d.level], product.id)
+        nodes.append(Node(d.id, d.user_id, d.level, parent_rule, parent_source, level_rule, level_source))
+    return resolve_chain(product_prices(product), nodes)
+
+
+def retail_price(session: Session, distributor: Distributor, product: Product) -> int:
+    """The distributor's own retail price for ``product``, else the main-site price."""
+    own = session.scalar(
+        select(RetailPrice.price_minor).where(RetailPrice.distributor_id == distributor.id, RetailPrice.product_id == product.id)
+    )
+    return own if own is not None else product.price_minor
+
+
+def retail_prices(session: Session, distributor: Distributor) -> dict[int, int]:
+    rows = session.execute(select(RetailPrice.product_id, RetailPrice.price_minor).where(RetailPrice.distributor_id == distributor.id))
+    return dict(rows.tuples().all())
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sale priced and split, frozen at order time (price changes never reach placed orders)."""
+
+    unit_price: int
+    unit_cost: int | None
+    split: Split
+    steps: list[Step]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "unit_price": self.unit_price,
+            "unit_cost": self.unit_cost,
+            "chain": [
+                {"distributor_id": s.distributor_id, "level": s.level, "cost": s.cost, "source": s.source, "clamped": s.clamped}
+                for s in self.steps
+            ],
+            "shares": [
+                {"party": s.party, "role": s.role, "amount": s.amount, "user_id": s.user_id, "note": s.note} for s in self.split.shares
+            ],
+        }
+
+
+def quote(
+    session: Session,
+    product: Product,
+    quantity: int,
+    *,
+    seller: Distributor | None,
+    wholesale: bool,
+    buyer_user_id: int | None = None,
+    buyer_contact: str = "",
+) -> Quote:
+    """Price a sale by ``seller`` (None = main site) and split it exactly."""
+    prices = product_prices(product)
+    if seller is None:
+        split = split_sale(
+            prices, [], unit_price=product.price_minor, quantity=quantity, seller_profits=False, supplier_user_id=product.supplier_id
+        )
+        return Quote(product.price_minor, None, split, [])
+    steps = cost_steps(session, seller, product)
+    cost = steps[-1].cost
+    unit = cost if wholesale else retail_price(session, seller, product)
+    if unit < cost:
+        raise Conflict("this product is not available here at the moment (retail below cost)", field="product_id")
+    self_dealing = _self_dealing(session, seller, buyer_user_id, buyer_contact)
+    split = split_sale(
+        prices,
+        steps,
+        unit_price=unit,
+        quantity=quantity,
+        seller_profits=not wholesale,
+        supplier_user_id=product.supplier_id,
+        self_dealing_ids=self_dealing,
+    )
+    return Quote(unit, cost, split, steps)
+
+
+def _self_dealing(session: Session, seller: Distributor, buyer_user_id: int | None, contact: str) -> frozenset[int]:
+    """Distributors on the chain who are themselves the buyer (by account or by e-mail)."""
+    from keyrelay.identity.models import User
+
+    members = network.chain(session, seller)
+    emails = dict(session.execute(select(User.id, User.email).where(User.id.in_([d.user_id for d in members]))).tuples().all())
+    contact = contact.strip().lower()
+    return frozenset(d.id for d in members if d.user_id == buyer_user_id or (contact and emails.get(d.user_id) == contact))
+
+
+def _check_rule(rule: str, value: int, allowed: tuple[str, ...]) -> None:
+    if rule not in allowed:
+        raise ValidationFailed(f"rule must be one of {', '.join(allowed)}", field="rule")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 10**11:
+        raise ValidationFailed("value must be a non-negative integer (minor units or basis points)", field="value")
+
+
+def set_level_price(
+    session: Session, *, level: int, product: Product | None, rule: str, value: int, max_depth: int, actor: str
+) -> LevelPrice:
+    """Operator: what a level-``level`` distributor pays (per product, or the level default)."""
+    _check_rule(rule, value, RULES)
+    if not 1 <= level <= max_depth:
+        raise ValidationFailed(f"level must be between 1 and {max_depth}", field="level")
+    if product is None and rule == "fixed":
+        raise ValidationFailed("a default rule cannot be a fixed price; use a markup", field="rule")
+    if product is not None and Rule(rule, value).apply(product.supply_price_minor) < product.supply_price_minor:
+        raise ValidationFailed("a level price may not be below the supply price", field="value")
+    row = _upsert(session, LevelPrice, {"level": level, "product_id": product.id if product else None}, rule, value)
+    record(
+        session,
+        actor=actor,
+        action="price.level",
+        target_type="level",
+        target_id=str(level),
+        product_id=product.id if product else None,
+        rule=rule,
+        value=value,
+    )
+    return row
+
+
+def set_child_price(session: Session, parent: Distributor, *, product: Product | None, rule: str, value: int, actor: str) -> ChildPrice:
+    """A parent sets what its children pay it — never below its own cost."""
+    _check_rule(rule, value, CHILD_RULES)
+    if product is None and rule == "fixed":
+        raise ValidationFailed("a default rule cannot be a fixed price; use a markup", field="rule")
+    if product is not None:
+        own_cost = cost_steps(session, parent, product)[-1].cost
+        if Rule(rule, value).apply(own_cost) < own_cost:
+            raise ValidationFailed(f"your children's price may not be below your own cost ({own_cost})", field="value")
+    row = _upsert(session, ChildPrice, {"parent_id": parent.id, "product_id": product.id if product else None}, rule, value)
+    record(
+        session,
+        actor=actor,
+        action="price.child",
+        target_type="distributor",
+        target_id=str(parent.id),
+        product_id=product.id if product else None,
+        rule=rule,
+        value=value,
+    )
+    return row
+
+
+def set_retail(session: Session, seller: Distributor, product: Product, *, price_minor: int, actor: str) -> RetailPrice:
+    """A seller's retail price: not below MAP or its own cost, not above the maximum markup."""
+    if isinstance(price_minor, bool) or not isinstance(price_minor, int) or price_minor <= 0:
+        raise ValidationFailed("price must be a positive integer of minor units", field="price_minor")
+    prices = product_prices(product)
+    cost = cost_steps(session, seller, product)[-1].cost
+    if price_minor < prices.map_price:
+        raise ValidationFailed(f"retail may not be below the minimum advertised price ({prices.map_price})", field="price_minor")
+    if price_minor < cost:
+        raise ValidationFailed(f"retail may not be below your cost ({cost})", field="price_minor")
+    if prices.max_retail is not None and price_minor > prices.max_retail:
+        raise ValidationFailed(f"retail may not exceed {prices.max_retail} (maximum markup)", field="price_minor")
+    existing = session.scalar(select(RetailPrice).where(RetailPrice.distributor_id == seller.id, RetailPrice.product_id == product.id))
+    if existing is None:
+        existing = RetailPrice(distributor_id=seller.id, product_id=product.id, price_minor=price_minor)
+        session.add(existing)
+    existing.price_minor = price_minor
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="price.retail",
+        target_type="distributor",
+        target_id=str(seller.id),
+        product_id=product.id,
+        price_minor=price_minor,
+    )
+    return existing
+
+
+RuleRow = TypeVar("RuleRow", LevelPrice, ChildPrice)
+
+
+def _upsert(session: Session, model: type[RuleRow], keys: dict[str, int | None], rule: str, value: int) -> RuleRow:
+    query = select(model)
+    for name, key in keys.items():
+        column = getattr(model, name)
+        query = query.where(column.is_(None) if key is None else column == key)
+    row = session.scalar(query)
+    if row is None:
+        row = model(**keys, rule=rule, value=value)
+        session.add(row)
+    row.rule, row.value = rule, value
+    session.flush()
+    return row

@@ -1,0 +1,101 @@
+"""Withdrawals: request (locks the money), approve or reject, mark paid with a reference."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
+from keyrelay.ledger import service as ledger
+from keyrelay.ledger.models import Withdrawal
+
+#: requested → approved → paid; requested/approved → rejected (money unlocked).
+TRANSITIONS = {"requested": {"approved", "rejected"}, "approved": {"paid", "rejected"}, "rejected": set(), "paid": set()}
+
+
+def request(session: Session, *, user_id: int, amount_minor: int, currency: str, payee: str, minimum: int) -> Withdrawal:
+    """Lock ``amount`` of the user's available balance for payout."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")
+    if amount_minor < minimum:
+        raise ValidationFailed(f"the minimum withdrawal is {minimum} minor units", field="amount_minor")
+    if not payee.strip():
+        raise ValidationFailed("say where the money should go", field="payee")
+    item = Withdrawal(user_id=user_id, amount_minor=amount_minor, currency=currency, payee=payee.strip()[:500])
+    session.add(item)
+    session.flush()
+    wallet = ledger.wallet(session, user_id, currency)
+    locked = ledger.withdrawing_account(session, user_id, currency)
+    # The wallet leg refuses to go below zero, so "≤ available" is enforced atomically.
+    ledger.post(
+        session, kind="withdraw_lock", ref=f"wd:{item.id}", legs=[ledger.Leg(wallet, -amount_minor), ledger.Leg(locked, amount_minor)]
+    )
+    return item
+
+
+def get(session: Session, withdrawal_id: int, *, user_id: int | None = None) -> Withdrawal:
+    item = session.get(Withdrawal, withdrawal_id)
+    if item is None or (user_id is not None and item.user_id != user_id):
+        raise NotFound(f"withdrawal {withdrawal_id} does not exist")
+    return item
+
+
+def _move(session: Session, item: Withdrawal, target: str, decided_by: int, **values: object) -> None:
+    if target not in TRANSITIONS[item.status]:
+        raise IllegalTransition(f"a {item.status} withdrawal cannot become {target}")
+    result = session.execute(
+        update(Withdrawal)
+        .where(Withdrawal.id == item.id, Withdrawal.status == item.status)
+        .values(status=target, decided_by=decided_by, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise IllegalTransition("the withdrawal was changed concurrently")
+    session.refresh(item)
+
+
+def approve(session: Session, withdrawal_id: int, *, operator_id: int) -> Withdrawal:
+    item = get(session, withdrawal_id)
+    _move(session, item, "approved", operator_id)
+    return item
+
+
+def reject(session: Session, withdrawal_id: int, *, operator_id: int, note: str = "") -> Withdrawal:
+    """Refuse the payout and unlock the money back to the wallet."""
+    item = get(session, withdrawal_id)
+    _move(session, item, "rejected", operator_id, note=note[:500])
+    locked = ledger.withdrawing_account(session, item.user_id, item.currency)
+    wallet = ledger.wallet(session, item.user_id, item.currency)
+    ledger.post(
+        session,
+        kind="withdraw_unlock",
+        ref=f"wd:{item.id}",
+        legs=[ledger.Leg(locked, -item.amount_minor), ledger.Leg(wallet, item.amount_minor)],
+    )
+    return item
+
+
+def mark_paid(session: Session, withdrawal_id: int, *, operator_id: int, reference: str) -> Withdrawal:
+    """Record that the money left (bank/gateway ``reference``); the locked funds leave the books."""
+    if not reference.strip():
+        raise ValidationFailed("enter the payout reference", field="reference")
+    item = get(session, withdrawal_id)
+    _move(session, item, "paid", operator_id, reference=reference.strip()[:120])
+    locked = ledger.withdrawing_account(session, item.user_id, item.currency)
+    payouts = ledger.account(session, "clearing:payouts", kind="clearing", currency=item.currency)
+    ledger.post(
+        session,
+        kind="withdraw_paid",
+        ref=f"wd:{item.id}",
+        legs=[ledger.Leg(locked, -item.amount_minor), ledger.Leg(payouts, item.amount_minor)],
+    )
+    return item
+
+
+def list_for(session: Session, *, user_id: int | None = None, status: str | None = None, limit: int = 100) -> list[Withdrawal]:
+    query = select(Withdrawal).order_by(Withdrawal.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(Withdrawal.user_id == user_id)
+    if status:
+        query = query.where(Withdrawal.status == status)
+    return list(session.scalars(query))
