@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -220,3 +220,26 @@ def set_status(session: Session, distributor_id: int, target: str, *, actor: Act
 def require_active(distributor: Distributor) -> None:
     if distributor.status != "active":
         raise Forbidden("this distributor is not active (pending approval or suspended)")
+
+
+def branch_ids(distributor: Distributor) -> Select[tuple[int]]:
+    """A subquery of the ids of ``distributor`` and its whole downline (for scoping reads)."""
+    return select(Distributor.id).where(Distributor.path.startswith(distributor.path, autoescape=True))
+
+
+def update_site(
+    session: Session, distributor: Distributor, *, name: str, logo_url: str, notice: str, contact: str, host: str | None
+) -> None:
+    """Sub-site settings a distributor controls."""
+    name = name.strip()
+    if not 1 <= len(name) <= 80:
+        raise ValidationFailed("shop name must be 1–80 characters", field="name")
+    if logo_url and not re.match(r"^(https?://|/)[^\s<>\"']{1,490}$", logo_url.strip()):
+        raise ValidationFailed("logo must be an http(s) URL or a path", field="logo_url")
+    clean_host = (host or "").strip().lower() or None
+    if clean_host and not re.match(r"^(?=.{4,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", clean_host):
+        raise ValidationFailed("host must be a domain name such as shop.example.com", field="host")
+    if clean_host and session.scalar(select(Distributor.id).where(Distributor.host == clean_host, Distributor.id != distributor.id)):
+        raise Conflict("another shop uses this host name", field="host")
+    distributor.name, distributor.logo_url = name, logo_url.strip()
+    distributor.notice, distributor.contact, distributor.host = notice.strip()[:2000], contact.strip()[:200], clean_host

@@ -242,3 +242,46 @@ def _upsert(session: Session, model: type[RuleRow], keys: dict[str, int | None],
     row.rule, row.value = rule, value
     session.flush()
     return row
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A product as one distributor sees it: its cost, the limits, its retail."""
+
+    product: Product
+    cost: int
+    retail: int
+    suggested_retail: int
+    max_retail: int | None
+
+
+def offers(session: Session, distributor: Distributor, products: list[Product]) -> list[Offer]:
+    """Every product with this distributor's cost and retail (suggested retail: the main-site price, within limits)."""
+    own = retail_prices(session, distributor)
+    result = []
+    for product in products:
+        cost = cost_steps(session, distributor, product)[-1].cost
+        limits = product_prices(product)
+        suggested = max(product.price_minor, product.map_minor, cost)
+        if limits.max_retail is not None:
+            suggested = min(suggested, limits.max_retail)
+        result.append(Offer(product, cost, own.get(product.id, product.price_minor), suggested, limits.max_retail))
+    return result
+
+
+def explain(session: Session, distributor: Distributor, product: Product) -> Quote:
+    """The full chain and the split of one unit sold at this distributor's retail."""
+    steps = cost_steps(session, distributor, product)
+    retail = max(retail_price(session, distributor, product), steps[-1].cost)
+    split = split_sale(
+        product_prices(product), steps, unit_price=retail, quantity=1, seller_profits=True, supplier_user_id=product.supplier_id
+    )
+    return Quote(retail, steps[-1].cost, split, steps)
+
+
+def child_rules(session: Session, parent: Distributor) -> list[ChildPrice]:
+    return list(session.scalars(select(ChildPrice).where(ChildPrice.parent_id == parent.id).order_by(ChildPrice.product_id)))
+
+
+def level_rules(session: Session) -> list[LevelPrice]:
+    return list(session.scalars(select(LevelPrice).order_by(LevelPrice.level, LevelPrice.product_id)))

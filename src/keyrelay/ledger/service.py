@@ -172,3 +172,22 @@ def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency
     target = wallet(session, user_id, currency)
     funding = account(session, "equity:operator-credit", kind="equity", currency=currency)
     return post(session, kind="topup", ref=ref, legs=[Leg(target, amount_minor), Leg(funding, -amount_minor)], memo=memo)
+
+
+@dataclass(frozen=True)
+class WalletSummary:
+    """A user's money: spendable/withdrawable, still on hold, locked by open withdrawals."""
+
+    currency: str
+    available: int
+    pending: int
+    locked: int
+
+
+def wallet_summary(session: Session, user_id: int, currency: str) -> WalletSummary:
+    return WalletSummary(
+        currency=currency,
+        available=wallet(session, user_id, currency).balance_minor,
+        pending=balance(session, pending_account(session, user_id, currency).id),
+        locked=balance(session, withdrawing_account(session, user_id, currency).id),
+    )

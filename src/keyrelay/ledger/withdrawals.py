@@ -9,6 +9,8 @@ from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Withdrawal
 
+__all__ = ["Withdrawal", "approve", "get", "list_for", "mark_paid", "reject", "request"]
+
 #: requested → approved → paid; requested/approved → rejected (money unlocked).
 TRANSITIONS = {"requested": {"approved", "rejected"}, "approved": {"paid", "rejected"}, "rejected": set(), "paid": set()}
 

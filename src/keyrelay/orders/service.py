@@ -160,6 +160,10 @@ class OrderFilter:
     needs_attention: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    seller_ids: Select[tuple[int]] | None = None
+    """Restrict to orders sold by these distributors (a branch): the scoping of every distributor read."""
+    distributor_id: int | None = None
+    channel_id: int | None = None
 
 
 def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
@@ -178,7 +182,46 @@ def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
         query = query.where(Order.created_at >= flt.created_from)
     if flt.created_to:
         query = query.where(Order.created_at < flt.created_to)
+    if flt.seller_ids is not None:
+        query = query.where(Order.distributor_id.in_(flt.seller_ids))
+    if flt.distributor_id:
+        query = query.where(Order.distributor_id == flt.distributor_id)
+    if flt.channel_id:
+        query = query.where(Order.channel_id == flt.channel_id)
     return query
+
+
+def get_scoped(session: Session, number: str, flt: OrderFilter) -> Order:
+    """One order, only if it matches the caller's scope; otherwise it does not exist."""
+    order = session.scalar(filtered(flt).where(Order.number == number.strip().upper()))
+    if order is None:
+        raise NotFound(f"order {number} does not exist")
+    return order
+
+
+@dataclass(frozen=True)
+class SalesRow:
+    key: int | None
+    orders: int
+    units: int
+    amount_minor: int
+    currency: str
+
+
+SOLD = (rules.DELIVERED, rules.COMPLETED, rules.PAID)
+
+
+def sales_by(session: Session, flt: OrderFilter, *, by: str) -> list[SalesRow]:
+    """Sold orders grouped by ``channel_id`` or ``distributor_id`` (dashboards, reports)."""
+    column = {"channel": Order.channel_id, "distributor": Order.distributor_id, "product": Order.product_id}[by]
+    sub = filtered(flt).where(Order.status.in_(SOLD)).subquery()
+    col = sub.c[column.key]
+    query = (
+        select(col, func.count(), func.sum(sub.c.quantity), func.sum(sub.c.amount_minor), sub.c.currency)
+        .group_by(col, sub.c.currency)
+        .order_by(func.sum(sub.c.amount_minor).desc())
+    )
+    return [SalesRow(k, n, int(u or 0), int(a or 0), c) for k, n, u, a, c in session.execute(query).tuples()]
 
 
 def list_orders(session: Session, flt: OrderFilter, *, limit: int = 50, before_id: int | None = None) -> list[Order]:

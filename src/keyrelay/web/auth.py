@@ -33,6 +33,11 @@ def operator(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return require_role(who, "operator")
 
 
+def distributor(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    return require_role(who, "distributor")
+
+
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(principal)]
 Operator = Annotated[Principal, Depends(operator)]
+DistributorUser = Annotated[Principal, Depends(distributor)]

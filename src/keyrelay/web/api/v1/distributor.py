@@ -1,0 +1,336 @@
+"""The distributor's own API: its shop, prices, network, channels, purchases, orders and money.
+
+Every read is scoped to the caller's branch (itself and its downline): an id
+from another branch answers 404, exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from keyrelay.catalog import service as catalog
+from keyrelay.distribution import channels, network, prices
+from keyrelay.distribution.models import Distributor
+from keyrelay.inventory import service as inventory
+from keyrelay.ledger import service as ledger
+from keyrelay.ledger import withdrawals
+from keyrelay.orders import flows
+from keyrelay.orders import service as orders
+from keyrelay.orders.models import Order
+from keyrelay.web.api.v1.network_schemas import (
+    ChannelIn,
+    ChannelOut,
+    DistributorOut,
+    DownlineOut,
+    ExplainOut,
+    InviteIn,
+    InviteOut,
+    OfferOut,
+    PriceRuleIn,
+    PriceRuleOut,
+    PurchaseIn,
+    RetailIn,
+    SalesRowOut,
+    ShareOut,
+    SiteIn,
+    StatementLineOut,
+    StepOut,
+    WalletSummaryOut,
+    WithdrawalIn,
+    WithdrawalOut,
+)
+from keyrelay.web.api.v1.orders import detail
+from keyrelay.web.api.v1.schemas import EventOut, OrderDetail, OrderOut
+from keyrelay.web.auth import DistributorUser
+from keyrelay.web.state import AppState, base_url, client_ip, state_of
+
+router = APIRouter(prefix="/distributor", tags=["distributor"])
+
+
+def _me(session: Session, who: DistributorUser) -> Distributor:
+    return network.for_user(session, who.user_id)
+
+
+@router.get("/me", response_model=DistributorOut)
+def me(who: DistributorUser, request: Request) -> DistributorOut:
+    with state_of(request).db.transaction(write=False) as session:
+        return DistributorOut.of(_me(session, who))
+
+
+@router.put("/me/site", response_model=DistributorOut)
+def update_site(body: SiteIn, who: DistributorUser, request: Request) -> DistributorOut:
+    """Sub-site settings: name, logo, notice, contact, own host name."""
+    with state_of(request).db.transaction() as session:
+        own = _me(session, who)
+        network.update_site(session, own, name=body.name, logo_url=body.logo_url, notice=body.notice, contact=body.contact, host=body.host)
+        return DistributorOut.of(own)
+
+
+@router.get("/products", response_model=list[OfferOut])
+def my_products(who: DistributorUser, request: Request) -> list[OfferOut]:
+    """Products I may sell with my cost, the MAP and ceiling, my retail and the stock."""
+    with state_of(request).db.transaction(write=False) as session:
+        own = _me(session, who)
+        products = catalog.list_products(session)
+        stock = inventory.available_counts(session, [p.id for p in products])
+        return [
+            OfferOut(
+                product_id=o.product.id,
+                name=o.product.name,
+                currency=o.product.currency,
+                cost_minor=o.cost,
+                map_minor=o.product.map_minor,
+                max_retail_minor=o.max_retail,
+                retail_minor=o.retail,
+                suggested_retail_minor=o.suggested_retail,
+                in_stock=stock[o.product.id] if o.product.kind == "card_key" else None,
+            )
+            for o in prices.offers(session, own, products)
+        ]
+
+
+def explain_out(session: Session, target: Distributor, product_id: int) -> ExplainOut:
+    product = catalog.get_product(session, product_id)
+    quote = prices.explain(session, target, product)
+    limits = prices.product_prices(product)
+    return ExplainOut(
+        product_id=product.id,
+        currency=product.currency,
+        supply_minor=product.supply_price_minor,
+        map_minor=product.map_minor,
+        max_retail_minor=limits.max_retail,
+        cost_minor=quote.unit_cost or 0,
+        retail_minor=quote.unit_price,
+        chain=[
+            StepOut(distributor_id=s.distributor_id, level=s.level, cost_minor=s.cost, source=s.source, clamped=s.clamped)
+            for s in quote.steps
+        ],
+        per_unit_split=[ShareOut(party=s.party, role=s.role, amount_minor=s.amount) for s in quote.split.shares],
+    )
+
+
+@router.get("/prices/{product_id}/explain", response_model=ExplainOut)
+def explain_price(
+    product_id: int,
+    who: DistributorUser,
+    request: Request,
+    distributor_id: Annotated[int | None, Query(description="One of your downline; default: yourself")] = None,
+) -> ExplainOut:
+    """The whole price chain for a product: who pays what, who earns what per unit."""
+    with state_of(request).db.transaction(write=False) as session:
+        own = _me(session, who)
+        target = network.visible(session, own, distributor_id) if distributor_id else own
+        return explain_out(session, target, product_id)
+
+
+@router.put("/retail/{product_id}", response_model=OfferOut)
+def set_retail(product_id: int, body: RetailIn, who: DistributorUser, request: Request) -> OfferOut:
+    """My sub-site retail price: never below MAP or my cost, never above the maximum markup."""
+    with state_of(request).db.transaction() as session:
+        own = _me(session, who)
+        product = catalog.get_product(session, product_id, active_only=True)
+        prices.set_retail(session, own, product, price_minor=body.price_minor, actor=f"user:{who.user_id}")
+        offer = prices.offers(session, own, [product])[0]
+        return OfferOut(
+            product_id=product.id,
+            name=product.name,
+            currency=product.currency,
+            cost_minor=offer.cost,
+            map_minor=product.map_minor,
+            max_retail_minor=offer.max_retail,
+            retail_minor=offer.retail,
+            suggested_retail_minor=offer.suggested_retail,
+            in_stock=inventory.available_counts(session, [product.id])[product.id],
+        )
+
+
+@router.get("/child-prices", response_model=list[PriceRuleOut])
+def list_child_prices(who: DistributorUser, request: Request) -> list[PriceRuleOut]:
+    with state_of(request).db.transaction(write=False) as session:
+        return [PriceRuleOut(product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.child_rules(session, _me(session, who))]
+
+
+@router.put("/child-prices", response_model=PriceRuleOut)
+def set_child_price(body: PriceRuleIn, who: DistributorUser, request: Request) -> PriceRuleOut:
+    """What my children buy at (per product or default): inherit, % markup, fixed markup or fixed price."""
+    with state_of(request).db.transaction() as session:
+        own = _me(session, who)
+        product = catalog.get_product(session, body.product_id) if body.product_id else None
+        row = prices.set_child_price(session, own, product=product, rule=body.rule, value=body.value, actor=f"user:{who.user_id}")
+        return PriceRuleOut(product_id=row.product_id, rule=row.rule, value=row.value)
+
+
+@router.get("/downline", response_model=list[DownlineOut])
+def my_downline(who: DistributorUser, request: Request) -> list[DownlineOut]:
+    """My sub-distributors (all levels) with their sales."""
+    with state_of(request).db.transaction(write=False) as session:
+        own = _me(session, who)
+        sales = {
+            r.key: r.amount_minor
+            for r in orders.sales_by(session, orders.OrderFilter(seller_ids=network.branch_ids(own)), by="distributor")
+        }
+        return [DownlineOut(**DistributorOut.of(d).model_dump(), sales_minor=sales.get(d.id, 0)) for d in network.downline(session, own)]
+
+
+@router.post("/invites", response_model=InviteOut, status_code=201)
+def create_invite(body: InviteIn, who: DistributorUser, request: Request) -> InviteOut:
+    """An invite link for a new sub-distributor directly under me."""
+    st = state_of(request)
+    with st.db.transaction() as session:
+        own = _me(session, who)
+        invite = network.create_invite(
+            session,
+            network.Actor(who.user_id, who.role),
+            parent_id=own.id,
+            max_uses=body.max_uses,
+            ttl_hours=body.ttl_hours,
+            requires_approval=body.requires_approval,
+            max_depth=st.settings.distribution_max_depth,
+        )
+        return InviteOut.of(invite, base_url(request))
+
+
+@router.get("/channels", response_model=list[ChannelOut])
+def list_channels(who: DistributorUser, request: Request) -> list[ChannelOut]:
+    with state_of(request).db.transaction(write=False) as session:
+        return [ChannelOut.of(c) for c in channels.list_for(session, _me(session, who))]
+
+
+@router.post("/channels", response_model=ChannelOut, status_code=201)
+def create_channel(body: ChannelIn, who: DistributorUser, request: Request) -> ChannelOut:
+    with state_of(request).db.transaction() as session:
+        return ChannelOut.of(channels.create(session, _me(session, who), name=body.name, kind=body.kind))
+
+
+class PurchaseOut(OrderDetail):
+    pass
+
+
+@router.post("/purchases", response_model=PurchaseOut, status_code=201)
+def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Request) -> PurchaseOut:
+    """Buy at my cost from my balance; the keys are in the response."""
+    st = state_of(request)
+    with st.db.transaction() as session:
+        own = _me(session, who)
+        order = flows.place_order(
+            session,
+            flows.PlaceOrder(
+                product_id=body.product_id,
+                quantity=body.quantity,
+                contact=who.email,
+                payment_provider="balance",
+                buyer_user_id=who.user_id,
+                client_ip=client_ip(request),
+                seller_id=own.id,
+                channel_id=body.channel_id,
+                wholesale=True,
+                declared_retail_minor=body.declared_retail_minor,
+            ),
+            hold_seconds=st.settings.hold_ttl_seconds,
+            providers=st.providers,
+            commission_hold_days=st.settings.commission_hold_days,
+        )
+        return PurchaseOut(**detail(session, st, order, actor=f"user:{who.user_id}", ip=client_ip(request)).model_dump())
+
+
+def _scope(session: Session, who: DistributorUser) -> orders.OrderFilter:
+    return orders.OrderFilter(seller_ids=network.branch_ids(_me(session, who)))
+
+
+@router.get("/orders", response_model=list[OrderOut])
+def list_orders(
+    who: DistributorUser,
+    request: Request,
+    status: str | None = None,
+    distributor_id: int | None = None,
+    channel_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before_id: int | None = None,
+) -> list[OrderOut]:
+    """Orders sold by me and my downline (never another branch), newest first."""
+    with state_of(request).db.transaction(write=False) as session:
+        scope = _scope(session, who)
+        flt = orders.OrderFilter(seller_ids=scope.seller_ids, status=status, distributor_id=distributor_id, channel_id=channel_id)
+        return [OrderOut.of(o) for o in orders.list_orders(session, flt, limit=limit, before_id=before_id)]
+
+
+@router.get("/orders/{number}", response_model=OrderDetail)
+def get_order(number: str, who: DistributorUser, request: Request) -> OrderDetail:
+    """One order of my branch. Keys are shown only for my own wholesale purchases."""
+    st = state_of(request)
+    with st.db.transaction() as session:
+        order = orders.get_scoped(session, number, _scope(session, who))
+        if order.buyer_user_id == who.user_id:
+            return detail(session, st, order, actor=f"user:{who.user_id}", ip=client_ip(request))
+        return detail_without_keys(session, st, order)
+
+
+def detail_without_keys(session: Session, st: AppState, order: Order) -> OrderDetail:
+    return OrderDetail(order=OrderOut.of(order), keys=[], timeline=[EventOut.of(e) for e in orders.timeline(session, order.id)])
+
+
+@router.get("/sales", response_model=list[SalesRowOut])
+def sales(
+    who: DistributorUser, request: Request, by: Annotated[str, Query(pattern="^(channel|distributor|product)$")] = "channel"
+) -> list[SalesRowOut]:
+    """Sales of my branch grouped by channel, distributor or product."""
+    with state_of(request).db.transaction(write=False) as session:
+        rows = orders.sales_by(session, _scope(session, who), by=by)
+        return [
+            SalesRowOut(key=r.key, label=str(r.key), orders=r.orders, units=r.units, amount_minor=r.amount_minor, currency=r.currency)
+            for r in rows
+        ]
+
+
+@router.get("/wallet", response_model=WalletSummaryOut)
+def wallet(who: DistributorUser, request: Request, currency: str = "CNY") -> WalletSummaryOut:
+    """Available (withdrawable/spendable), pending (in the settlement hold), locked (withdrawals)."""
+    with state_of(request).db.transaction() as session:
+        summary = ledger.wallet_summary(session, who.user_id, currency.upper())
+        return WalletSummaryOut(
+            currency=summary.currency, available_minor=summary.available, pending_minor=summary.pending, locked_minor=summary.locked
+        )
+
+
+@router.get("/wallet/statement", response_model=list[StatementLineOut])
+def statement(
+    who: DistributorUser,
+    request: Request,
+    currency: str = "CNY",
+    account: Annotated[str, Query(pattern="^(available|pending)$")] = "available",
+) -> list[StatementLineOut]:
+    with state_of(request).db.transaction() as session:
+        target = (
+            ledger.wallet(session, who.user_id, currency.upper())
+            if account == "available"
+            else ledger.pending_account(session, who.user_id, currency.upper())
+        )
+        return [
+            StatementLineOut(transaction_id=t.id, kind=t.kind, ref=t.ref, memo=t.memo, amount_minor=amount, at=t.created_at)
+            for t, amount in ledger.statement(session, target.id)
+        ]
+
+
+@router.post("/withdrawals", response_model=WithdrawalOut, status_code=201)
+def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Request) -> WithdrawalOut:
+    """Ask for a payout; the amount is locked until the operator pays or rejects it."""
+    st = state_of(request)
+    with st.db.transaction() as session:
+        item = withdrawals.request(
+            session,
+            user_id=who.user_id,
+            amount_minor=body.amount_minor,
+            currency=body.currency,
+            payee=body.payee,
+            minimum=st.settings.withdraw_min_minor,
+        )
+        return WithdrawalOut.of(item)
+
+
+@router.get("/withdrawals", response_model=list[WithdrawalOut])
+def list_withdrawals(who: DistributorUser, request: Request) -> list[WithdrawalOut]:
+    with state_of(request).db.transaction(write=False) as session:
+        return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, user_id=who.user_id)]
