@@ -84,6 +84,9 @@ def _seed_demo(settings: Settings) -> None:
         saved.chmod(0o600)
     password = login.password or (saved.read_text().split()[1] if saved.exists() else "(set one: keyrelay user password)")
     console.print(f"[bold green]Demo operator login:[/bold green] {login.email}  password: {password}")
+    console.print(
+        f"Demo distributors (same password): {demo_store.DISTRIBUTOR_EMAIL} (level 1, /s/lucky), moon@keyrelay.local (level 2, /s/moon)"
+    )
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -10,8 +11,11 @@ import httpx
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
+from keyrelay.distribution import network, prices
+from keyrelay.distribution.models import Distributor
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.errors import DomainError, NotFound
 from keyrelay.orders import flows
@@ -26,6 +30,30 @@ log = structlog.get_logger(__name__)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, category: str | None = None) -> HTMLResponse:
+    return _home(request, _host_site(request), category)
+
+
+@router.get("/s/{site_slug}", response_class=HTMLResponse)
+def site_home(request: Request, site_slug: str, category: str | None = None) -> HTMLResponse:
+    return _home(request, _site(request, site_slug), category)
+
+
+def _host_site(request: Request) -> Site | None:
+    """A distributor's own host name serves its sub-site at the root."""
+    host = request.headers.get("host", "")
+    with state_of(request).db.transaction(write=False) as session:
+        found = network.get_by_host(session, host) if host else None
+        return Site.of(found) if found else None
+
+
+def _site(request: Request, slug: str) -> Site:
+    with state_of(request).db.transaction(write=False) as session:
+        return Site.of(network.get_by_slug(session, slug))
+
+
+def _home(request: Request, site: Site | None, category: str | None) -> HTMLResponse:
+    if site and not site.open:
+        return render(request, "storefront/closed.html", status_code=403, site=site)
     with state_of(request).db.transaction(write=False) as session:
         categories = catalog.list_categories(session)
         current = next((c for c in categories if c.slug == category), None)
@@ -33,20 +61,74 @@ def home(request: Request, category: str | None = None) -> HTMLResponse:
         visible = {c.id for c in categories}
         products = [p for p in products if p.category_id in visible]
         stock = inventory.available_counts(session, [p.id for p in products])
-    return render(request, "storefront/home.html", categories=categories, current=current, products=products, stock=stock)
+        retail = _retail(session, site)
+    return render(
+        request,
+        "storefront/home.html",
+        categories=categories,
+        current=current,
+        products=products,
+        stock=stock,
+        site=site,
+        prefix=site.prefix if site else "",
+        price_of=lambda p: retail.get(p.id, p.price_minor),
+    )
+
+
+def _retail(session: Session, site: Site | None) -> dict[int, int]:
+    return prices.retail_prices(session, network.get(session, site.id)) if site else {}
 
 
 @router.get("/p/{slug}", response_class=HTMLResponse)
 def product_page(request: Request, slug: str) -> HTMLResponse:
-    return _product_page(request, slug)
+    return _product_page(request, slug, site=_host_site(request))
 
 
-def _product_page(request: Request, slug: str, *, error: DomainError | None = None, form: dict[str, str] | None = None) -> HTMLResponse:
+@router.get("/s/{site_slug}/p/{slug}", response_class=HTMLResponse)
+def site_product_page(request: Request, site_slug: str, slug: str) -> HTMLResponse:
+    return _product_page(request, slug, site=_site(request, site_slug))
+
+
+def _product_page(
+    request: Request, slug: str, *, site: Site | None, error: DomainError | None = None, form: dict[str, str] | None = None
+) -> HTMLResponse:
+    if site and not site.open:
+        return render(request, "storefront/closed.html", status_code=403, site=site)
     with state_of(request).db.transaction(write=False) as session:
         product = catalog.get_product_by_slug(session, slug)
         in_stock = inventory.available_counts(session, [product.id])[product.id]
+        price = _retail(session, site).get(product.id, product.price_minor)
     status = error.status if error else 200
-    return render(request, "storefront/product.html", status_code=status, product=product, in_stock=in_stock, error=error, form=form or {})
+    return render(
+        request,
+        "storefront/product.html",
+        status_code=status,
+        product=product,
+        in_stock=in_stock,
+        error=error,
+        form=form or {},
+        site=site,
+        prefix=site.prefix if site else "",
+        price=price,
+    )
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a sub-site page needs to know about its distributor."""
+
+    id: int
+    slug: str
+    name: str
+    logo_url: str
+    notice: str
+    contact: str
+    open: bool
+    prefix: str
+
+    @classmethod
+    def of(cls, row: Distributor) -> Site:
+        return cls(row.id, row.slug, row.name, row.logo_url, row.notice, row.contact, row.status == "active", f"/s/{row.slug}")
 
 
 @router.post("/checkout")
@@ -56,10 +138,12 @@ def checkout(
     quantity: Annotated[str, Form()],
     contact: Annotated[str, Form()],
     query_password: Annotated[str, Form()] = "",
+    site: Annotated[str, Form()] = "",
 ) -> Response:
-    """Place the order, then send the buyer to the payment gateway."""
+    """Place the order (on the main site or a sub-site), then send the buyer to the gateway."""
     st = state_of(request)
     form = {"quantity": quantity, "contact": contact}
+    seller = _site(request, site) if site else None
     try:
         qty = int(quantity) if quantity.strip().isdigit() else 0
         with st.db.transaction() as session:
@@ -71,13 +155,14 @@ def checkout(
                 payment_provider="sandbox",
                 query_password=query_password or None,
                 client_ip=client_ip(request),
+                seller_id=seller.id if seller else None,
             )
             order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
             number, to_pay = order.number, flows.order_to_pay(order)
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
-        return _product_page(request, slug, error=exc, form=form)
+        return _product_page(request, slug, site=seller, error=exc, form=form)
     order_path = f"/orders/{number}?t={orders.access_token(number, st.link_secret)}"
     pay_url = st.providers.sandbox.create(to_pay, base_url="").redirect_url
     return RedirectResponse(f"{pay_url}?return={quote(order_path, safe='')}", status_code=303)
@@ -93,8 +178,18 @@ def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
         order = orders.get_by_number(session, number)
         content = flows.delivered_content(session, order, vault=st.settings.vault, actor=f"buyer:{order.number}", ip=client_ip(request))
         events = orders.timeline(session, order.id)
+        seller_name = network.get(session, order.distributor_id).name if order.distributor_id else ""
     pay_path = f"/pay/sandbox/{order.number}?return={quote(f'/orders/{order.number}?t={t}', safe='')}"
-    return render(request, "storefront/order.html", order=order, keys=content.items, events=events, token=t, pay_path=pay_path)
+    return render(
+        request,
+        "storefront/order.html",
+        order=order,
+        keys=content.items,
+        events=events,
+        token=t,
+        pay_path=pay_path,
+        seller_name=seller_name,
+    )
 
 
 @router.post("/orders/{number}/cancel")
