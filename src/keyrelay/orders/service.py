@@ -130,7 +130,8 @@ def lookup(session: Session, *, number: str, contact: str | None = None, query_p
     else:
         # Spend the same argon2 time as a password check so timing tells nothing.
         verify_password(None, "x")
-        ok = order is not None and hmac.compare_digest(order.contact, (contact or "").strip().lower())
+        # Compare bytes: compare_digest refuses non-ASCII str, and contacts may be internationalised.
+        ok = order is not None and hmac.compare_digest(order.contact.encode(), (contact or "").strip().lower().encode())
     if order is None or not ok:
         raise NotFound(LOOKUP_MISS)
     return order
@@ -142,7 +143,7 @@ def access_token(number: str, secret: bytes) -> str:
 
 
 def check_access_token(number: str, token: str, secret: bytes) -> bool:
-    return hmac.compare_digest(access_token(number, secret), token or "")
+    return hmac.compare_digest(access_token(number, secret).encode(), (token or "").encode())
 
 
 def timeline(session: Session, order_id: int) -> list[OrderEvent]:

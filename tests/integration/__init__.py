@@ -1,0 +1,1 @@
+"""Integration tests: real databases (SQLite and PostgreSQL), no mocks."""
