@@ -266,3 +266,36 @@ def send_notification(url: str, params: dict[str, str], attempts: int = 5) -> No
         except httpx.HTTPError as exc:
             log.warning("sandbox_notify_failed", attempt=attempt, error=type(exc).__name__)
         time.sleep(0.5 * 2**attempt)
+
+
+# --- joining the network by invite --------------------------------------------------------
+
+
+@router.get("/join/{code}", response_class=HTMLResponse)
+def join_page(request: Request, code: str) -> HTMLResponse:
+    return render(request, "storefront/join.html", code=code, form={}, error=None, joined=None)
+
+
+@router.post("/join/{code}", response_class=HTMLResponse)
+def join_submit(
+    request: Request,
+    code: str,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    slug: Annotated[str, Form()],
+) -> HTMLResponse:
+    """Redeem an invite from the link a parent shared; errors keep what was typed (but the password)."""
+    st = state_of(request)
+    form = {"email": email, "name": name, "slug": slug}
+    try:
+        with st.db.transaction() as session:
+            joined = network.join(
+                session,
+                network.JoinRequest(code=code, email=email, password=password, name=name, slug=slug),
+                max_depth=st.settings.distribution_max_depth,
+            )
+            site = Site.of(joined)
+    except DomainError as exc:
+        return render(request, "storefront/join.html", status_code=exc.status, code=code, form=form, error=exc, joined=None)
+    return render(request, "storefront/join.html", status_code=201, code=code, form=form, error=None, joined=site)
