@@ -95,3 +95,23 @@ def test_every_reveal_is_audited(db: Database, settings: Settings, vault: Vault,
     [order_reveal] = [e for e in entries if e.target_type == "order"]
     assert order_reveal.target_id == str(order.id)
     assert len(order_reveal.detail["key_ids"]) == 2
+
+
+def test_rotation_covers_manually_delivered_content(db: Database, settings: Settings, providers: Providers) -> None:
+    old = Vault([_k1(settings)], _fingerprint_key(settings))
+    with db.transaction() as s:
+        product = make_product(s, old, kind="manual")
+        order = place(s, providers, product.id, 1)
+    with db.transaction() as s:
+        params = sandbox_notification(providers, order)
+        flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers)
+    with db.transaction() as s:
+        flows.deliver_manually(s, orders.get_by_number(s, order.number), content="acct-9 / pw-9", vault=old, actor="user:1")
+
+    assert rotate_all(db, Vault([K2, _k1(settings)], _fingerprint_key(settings))).reencrypted == 1
+    with db.transaction() as s:
+        delivered = orders.get_by_number(s, order.number)
+        assert delivered.manual_content is not None
+        assert Vault.key_id_of(delivered.manual_content) == "k2"
+        items = flows.delivered_content(s, delivered, vault=Vault([K2], _fingerprint_key(settings)), actor="buyer").items
+    assert items == ["acct-9 / pw-9"]

@@ -12,6 +12,8 @@ from keyrelay.inventory.models import CardKey
 from keyrelay.inventory.service import key_aad
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
+from keyrelay.orders.flows import manual_content_aad
+from keyrelay.orders.models import Order
 
 
 @dataclass
@@ -44,5 +46,13 @@ def rotate_all(db: Database, vault: Vault, *, batch: int = 1000) -> RotationCoun
             assert product.fixed_content is not None
             if vault.needs_rotation(product.fixed_content):
                 product.fixed_content = vault.reencrypt(product.fixed_content, fixed_content_aad(product.id))
+                counts.reencrypted += 1
+    with db.transaction() as session:
+        # What operators delivered by hand is sealed too; missing it would lock buyers out once the old key retires.
+        for order in session.scalars(select(Order).where(Order.manual_content.is_not(None))):
+            counts.scanned += 1
+            assert order.manual_content is not None
+            if vault.needs_rotation(order.manual_content):
+                order.manual_content = vault.reencrypt(order.manual_content, manual_content_aad(order.id))
                 counts.reencrypted += 1
     return counts
