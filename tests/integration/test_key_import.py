@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from factories import ACTOR, import_keys, key_secrets, make_category, make_product
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from keyrelay.inventory import service as inventory
 from keyrelay.inventory.models import CardKey, ImportBatch
 from keyrelay.inventory.parsing import KeyFileError, KeyFileErrorCode
 from keyrelay.kit.db import Database
-from keyrelay.kit.errors import ValidationFailed
+from keyrelay.kit.errors import Conflict, ValidationFailed
 from keyrelay.kit.vault import Vault
 
 from .support import count, stock
@@ -166,3 +168,24 @@ def test_import_is_audited_without_secrets(db: Database, vault: Vault, product_i
         [entry] = audit.recent(s, action="keys.import")
     assert (entry.target_id, entry.detail["imported"], entry.detail["duplicates"]) == (str(product_id), 2, 0)
     assert "AUDIT-SECRET" not in repr(entry.detail)
+
+
+def test_concurrent_imports_of_overlapping_files_store_each_key_once(db: Database, vault: Vault, product_id: int) -> None:
+    secrets = key_secrets(40, prefix="RACE")
+    files = [secrets[i * 10 : i * 10 + 20] for i in range(3)]  # neighbours share 10 keys
+
+    def upload(lines: list[str]) -> bool:
+        try:
+            _import(db, vault, product_id, "\n".join(lines))
+        except Conflict:
+            return False  # lost the race on a shared key: nothing of this file landed, the uploader retries
+        return True
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        landed = list(pool.map(upload, files))
+    with db.transaction(write=False) as s:
+        rows = inventory.list_keys(s, product_id=product_id)
+        stored = [inventory.reveal_key(s, key_id=row.id, vault=vault, actor=ACTOR).secret for row in rows]
+    assert any(landed)
+    assert len(stored) == len(set(stored))
+    assert set(stored) == {key for lines, ok in zip(files, landed, strict=True) if ok for key in lines}

@@ -132,7 +132,11 @@ def test_rejection_reasons_are_specific(db: Database, vault: Vault, providers: P
     _notify(db, providers, {k: v for k, v in params.items() if k not in ("amount", "sign")})
     with db.transaction() as s:
         assert flows.accept_notification(s, provider_name="paypal", params=params, providers=providers) == "rejected"
-    assert [n.reason for n in _notifications(db)] == ["bad signature", "missing fields: amount, sign", "unknown provider"]
+    stale = dict(params, timestamp=str(int(params["timestamp"]) - 2 * 24 * 3600))
+    stale["sign"] = providers.sandbox.sign(stale)  # genuinely signed, but replayed two days later
+    _notify(db, providers, stale)
+    reasons = [n.reason for n in _notifications(db)]
+    assert reasons == ["bad signature", "missing fields: amount, sign", "unknown provider", "notification too old"]
 
 
 def test_a_correctly_signed_wrong_amount_is_rejected(db: Database, vault: Vault, providers: Providers) -> None:
@@ -212,4 +216,47 @@ def test_paying_a_delivered_order_twice_is_flagged_not_redelivered(db: Database,
     assert paid.needs_attention is True
     assert stock(db, product_id)["sold"] == 2
     assert count(db, Payment) == 2
+    assert books_ok(db)
+
+
+def test_payment_racing_the_expiry_sweep_ends_consistent(db: Database, vault: Vault, providers: Providers) -> None:
+    """The callback and the sweep race for each overdue order: exactly one wins, money and keys follow."""
+    with db.transaction() as s:
+        product_id = make_stocked_product(s, vault, 12).id
+        placed = [place(s, providers, product_id, 2, contact=f"race{i}@example.com") for i in range(6)]
+    notes = {order.number: sandbox_notification(providers, order) for order in placed}
+    verdicts: dict[str, str] = {}
+
+    def pay(number: str, start: threading.Barrier) -> None:
+        start.wait()
+        verdicts[number] = _notify(db, providers, notes[number])
+
+    def sweep(start: threading.Barrier) -> None:
+        start.wait()
+        with db.transaction() as s:
+            flows.expire_due(s)
+
+    for order in placed:  # one race per order, so both outcomes get a chance
+        with db.transaction() as s:
+            backdate_hold(s, order.id)
+        start = threading.Barrier(2)
+        racers = [threading.Thread(target=pay, args=(order.number, start)), threading.Thread(target=sweep, args=(start,))]
+        for thread in racers:
+            thread.start()
+        for thread in racers:
+            thread.join(30)
+
+    sold = 0
+    for order in placed:
+        row = order_row(db, order.number)
+        if verdicts[order.number] == "accepted":
+            assert row.status == rules.DELIVERED
+            assert len(key_ids_of(db, order.id, "sold")) == 2
+            sold += 2
+        else:
+            assert verdicts[order.number] == "late"
+            assert (row.status, row.needs_attention) == (rules.EXPIRED, True)
+            assert key_ids_of(db, order.id) == []
+    assert stock(db, product_id) == {"available": 12 - sold, "reserved": 0, "sold": sold}
+    assert count(db, Payment) == 6
     assert books_ok(db)
