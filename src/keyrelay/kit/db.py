@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from keyrelay.kit.clock import as_utc
@@ -64,7 +63,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str, *, immediate: bool = False, pool_size: int = 10) -> Engine:
     """An engine for ``url``; on SQLite ``immediate`` makes every transaction a writer."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
+        # A pool keeps connections open: closing SQLite's last connection forces a WAL checkpoint.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
@@ -79,7 +79,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = make_engine(url, pool_size=pool_size)
-        self.write_engine = make_engine(url, immediate=True) if self.is_sqlite else self.engine
+        self.write_engine = make_engine(url, immediate=True, pool_size=pool_size) if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -102,3 +102,17 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+
+
+def insert_or_skip(session: Session, table: Any, values: dict[str, Any], conflict: list[str]) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, in one round trip on both engines.
+
+    Returns the new id, or None when a row with the same ``conflict`` key
+    exists — cheaper than a savepoint around an insert that may fail.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(table.id)
+    new_id: int | None = session.scalar(statement)
+    return new_id

@@ -43,7 +43,7 @@ def book_sale(
     payouts: Sequence[Payout],
     release_at: datetime,
     memo: str = "",
-) -> Transaction:
+) -> int:
     """Book the whole split in one balanced transaction; earners' shares go on hold."""
     total = sum(p.amount for p in payouts)
     legs = [ledger.Leg(payer, -total)]
@@ -100,7 +100,7 @@ def release_due(session: Session, *, now: datetime | None = None, limit: int = 5
     return len(due)
 
 
-def refund_sale(session: Session, *, sale_ref: str, order_id: int, memo: str = "") -> Transaction:
+def refund_sale(session: Session, *, sale_ref: str, order_id: int, memo: str = "") -> int:
     """Book the exact reverse of the sale ``sale_ref``; released earnings are clawed back.
 
     The payer's account gets the whole amount back (the buyer's wallet, or the

@@ -12,10 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
 from keyrelay.ledger.models import Account, Posting, Transaction
 
@@ -70,7 +72,7 @@ def wallet(session: Session, user_id: int, currency: str) -> Account:
     return account(session, wallet_code(user_id), kind="wallet", currency=currency, owner_user_id=user_id)
 
 
-def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: str = "") -> Transaction:
+def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: str = "") -> int:
     """Book one balanced transaction; wallets are updated atomically and never overdrawn.
 
     ``(kind, ref)`` is unique, so booking the same business event twice fails
@@ -80,16 +82,15 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
     for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
         if leg.account.kind == "wallet":
             _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
-    txn = Transaction(kind=kind, ref=ref, memo=memo)
-    try:
-        with session.begin_nested():
-            session.add(txn)
-    except IntegrityError as exc:
-        raise Conflict(f"{kind} {ref} is already booked") from exc
-    session.add_all(
-        Posting(transaction_id=txn.id, account_id=leg.account.id, amount_minor=leg.amount, currency=leg.account.currency) for leg in legs
-    )
-    return txn
+    txn_id = insert_or_skip(session, Transaction, {"kind": kind, "ref": ref, "memo": memo, "created_at": utcnow()}, ["kind", "ref"])
+    if txn_id is None:
+        raise Conflict(f"{kind} {ref} is already booked")
+    rows = [
+        {"transaction_id": txn_id, "account_id": leg.account.id, "amount_minor": leg.amount, "currency": leg.account.currency}
+        for leg in legs
+    ]
+    session.execute(insert(Posting), rows)
+    return txn_id
 
 
 def _check_balanced(legs: Sequence[Leg]) -> None:
@@ -165,7 +166,7 @@ def statement(session: Session, account_id: int, *, limit: int = 100) -> list[tu
     return [(txn, int(amount)) for txn, amount in session.execute(query).tuples()]
 
 
-def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency: str, ref: str, memo: str = "") -> Transaction:
+def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency: str, ref: str, memo: str = "") -> int:
     """Operator funds a wallet (until top-ups through gateways land)."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
         raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")

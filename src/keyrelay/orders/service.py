@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
@@ -88,16 +89,18 @@ def move(session: Session, order: Order, target: str, **values: object) -> None:
     order; the database decides the winner and the loser sees ``IllegalTransition``.
     """
     rules.check_transition(order.status, target)
+    changes = {"status": target, "updated_at": utcnow(), **values}
     result = session.execute(
         update(Order)
         .where(Order.id == order.id, Order.status == order.status)
-        .values(status=target, updated_at=utcnow(), **values)
+        .values(**changes)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(order)
         raise IllegalTransition(f"order {order.number} changed concurrently (now {order.status})")
-    session.refresh(order)
+    for name, value in changes.items():  # the row now holds exactly these values: no re-read needed
+        set_committed_value(order, name, value)
     add_event(session, order.id, target)
 
 
@@ -239,3 +242,33 @@ def expire_candidates(session: Session, *, now: datetime, limit: int = 500) -> l
 
 
 __all__ = ["IllegalTransition", "NewOrder", "OrderFilter"]
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    """Dashboard figures for orders placed since an instant."""
+
+    placed: int
+    """Orders created, whatever became of them."""
+    sold: int
+    """Of those, orders that were paid (paid, delivered or completed)."""
+    gmv: dict[str, int]
+    """Money of the sold ones per currency, in minor units (never mixed across currencies)."""
+    needs_attention: int
+    """Open problems of any age: money arrived that could not be honoured."""
+
+
+def stats_since(session: Session, since: datetime) -> OrderStats:
+    """Count and sum orders placed since ``since`` in two grouped queries (no row loading)."""
+    sold_states = (rules.PAID, rules.DELIVERED, rules.COMPLETED)
+    placed = session.scalar(select(func.count()).select_from(Order).where(Order.created_at >= since)) or 0
+    sold_query = (
+        select(Order.currency, func.count(), func.coalesce(func.sum(Order.amount_minor), 0))
+        .where(Order.created_at >= since, Order.status.in_(sold_states))
+        .group_by(Order.currency)
+    )
+    rows = session.execute(sold_query).tuples().all()
+    attention = session.scalar(select(func.count()).select_from(Order).where(Order.needs_attention.is_(True))) or 0
+    return OrderStats(
+        placed=int(placed), sold=sum(int(n) for _, n, _ in rows), gmv={c: int(a) for c, _, a in rows}, needs_attention=int(attention)
+    )

@@ -6,9 +6,10 @@ import json
 from collections.abc import Mapping
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import Conflict
 from keyrelay.ledger import service as ledger
 from keyrelay.payments.models import Payment, PaymentNotification
@@ -46,17 +47,21 @@ def log_notification(session: Session, *, provider: str, params: Mapping[str, st
 
 def record_payment(
     session: Session, *, order_id: int, provider: str, provider_ref: str, amount_minor: int, currency: str, status: str
-) -> Payment:
+) -> int:
     """Insert a payment; the same gateway reference twice raises ``Conflict``."""
-    payment = Payment(
-        order_id=order_id, provider=provider, provider_ref=provider_ref, amount_minor=amount_minor, currency=currency, status=status
-    )
-    try:
-        with session.begin_nested():
-            session.add(payment)
-    except IntegrityError as exc:
-        raise Conflict(f"payment {provider_ref} is already recorded") from exc
-    return payment
+    values = {
+        "order_id": order_id,
+        "provider": provider,
+        "provider_ref": provider_ref,
+        "amount_minor": amount_minor,
+        "currency": currency,
+        "status": status,
+        "created_at": utcnow(),
+    }
+    payment_id = insert_or_skip(session, Payment, values, ["provider", "provider_ref"])
+    if payment_id is None:
+        raise Conflict(f"payment {provider_ref} is already recorded")
+    return payment_id
 
 
 def payment_exists(session: Session, *, provider: str, provider_ref: str) -> bool:
@@ -69,3 +74,8 @@ def book_gateway_receipt(session: Session, *, provider: str, ref: str, amount_mi
     clearing = ledger.account(session, f"clearing:{provider}", kind="clearing", currency=currency)
     target = ledger.account(session, "liability:refunds-due", kind="liability", currency=currency)
     ledger.post(session, kind=kind, ref=ref, legs=[ledger.Leg(clearing, -amount_minor), ledger.Leg(target, amount_minor)])
+
+
+def payments_for_order(session: Session, order_id: int) -> list[Payment]:
+    """Every payment booked against an order, oldest first (a late second payment shows up too)."""
+    return list(session.scalars(select(Payment).where(Payment.order_id == order_id).order_by(Payment.id)))
