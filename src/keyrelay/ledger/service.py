@@ -192,3 +192,24 @@ def wallet_summary(session: Session, user_id: int, currency: str) -> WalletSumma
         pending=balance(session, pending_account(session, user_id, currency).id),
         locked=balance(session, withdrawing_account(session, user_id, currency).id),
     )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    code: str
+    kind: str
+    currency: str
+    owner_user_id: int | None
+    balance_minor: int
+
+
+def trial_balance(session: Session, *, limit: int = 1000) -> list[AccountBalance]:
+    """Every account with its balance derived from postings (the reconciliation report)."""
+    sums = select(Posting.account_id, func.sum(Posting.amount_minor).label("total")).group_by(Posting.account_id).subquery()
+    query = (
+        select(Account, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == Account.id)
+        .order_by(Account.kind, Account.code, Account.currency)
+        .limit(limit)
+    )
+    return [AccountBalance(a.code, a.kind, a.currency, a.owner_user_id, int(total)) for a, total in session.execute(query).tuples()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -14,6 +15,7 @@ from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.distributor import explain_out
 from keyrelay.web.api.v1.network_schemas import (
+    AccountBalanceOut,
     AdminInviteIn,
     DistributorOut,
     ExplainOut,
@@ -162,6 +164,13 @@ def account_statement(
             StatementLineOut(transaction_id=t.id, kind=t.kind, ref=t.ref, memo=t.memo, amount_minor=amount, at=t.created_at)
             for t, amount in ledger.statement(session, target.id)
         ]
+
+
+@router.get("/ledger/accounts", response_model=list[AccountBalanceOut])
+def trial_balance(who: Operator, request: Request) -> list[AccountBalanceOut]:
+    """Reconciliation: every account's balance derived from its postings; they sum to zero per currency."""
+    with state_of(request).db.transaction(write=False) as session:
+        return [AccountBalanceOut(**asdict(row)) for row in ledger.trial_balance(session)]
 
 
 @router.post("/orders/{number}/refund", response_model=OrderOut)

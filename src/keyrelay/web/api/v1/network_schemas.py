@@ -269,3 +269,11 @@ class RefundIn(BaseModel):
 class StatusChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=200)
+
+
+class AccountBalanceOut(BaseModel):
+    code: str
+    kind: str
+    currency: str
+    owner_user_id: int | None
+    balance_minor: int
