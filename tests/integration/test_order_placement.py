@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pydantic
 import pytest
 from factories import make_product, make_stocked_product, place, sandbox_notification
 from sqlalchemy import select
 
+from keyrelay.catalog.schemas import ProductIn
 from keyrelay.inventory.models import CardKey
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import NotFound, OutOfStock, ValidationFailed
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.kit.vault import Vault
 from keyrelay.orders import flows, rules
 from keyrelay.orders import service as orders
@@ -173,3 +176,22 @@ def test_concurrent_buyers_cannot_oversell(db: Database, vault: Vault, providers
         holders = list(s.scalars(select(CardKey.order_id).where(CardKey.product_id == product_id)))
     assert len(set(holders)) == 5
     assert count(db, Order) == 5
+
+
+def test_an_order_total_beyond_what_is_stored_is_refused_on_both_engines(db: Database, vault: Vault, providers: Providers) -> None:
+    """300 000 000 × 10 overflows the 32-bit amount columns: a clear 422 instead of a PostgreSQL crash."""
+    product_id = _stocked(db, vault, 10, price_minor=300_000_000, max_per_order=10)
+    with pytest.raises(ValidationFailed, match="too large") as caught, db.transaction() as s:
+        place(s, providers, product_id, 10)
+    assert caught.value.field == "quantity"
+    assert count(db, Order) == 0
+    with db.transaction() as s:  # a total that fits is fine
+        assert place(s, providers, product_id, 7).amount_minor == 2_100_000_000
+    assert stock(db, product_id)["reserved"] == 7
+
+
+def test_product_prices_are_capped_at_what_is_stored(db: Database, vault: Vault) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        ProductIn(category_id=1, name="Too dear", slug="too-dear", price_minor=MAX_AMOUNT_MINOR + 1)
+    with db.transaction() as s:
+        assert make_product(s, vault, price_minor=MAX_AMOUNT_MINOR).price_minor == MAX_AMOUNT_MINOR

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
+
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -41,10 +43,10 @@ class ProductIn(BaseModel):
     slug: str = Field(min_length=1, max_length=120, examples=["steam-50"])
     description: str = Field(default="", max_length=10000)
     kind: Literal["card_key", "fixed", "manual"] = "card_key"
-    price_minor: int = Field(gt=0, le=10**11, strict=True, examples=[4999])
+    price_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR, strict=True, examples=[4999])
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
-    supply_price_minor: int = Field(default=0, ge=0, le=10**11, strict=True, description="Paid to the supplier per unit")
-    map_minor: int = Field(default=0, ge=0, le=10**11, strict=True, description="Minimum advertised price; 0 = none")
+    supply_price_minor: int = Field(default=0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Paid to the supplier per unit")
+    map_minor: int = Field(default=0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Minimum advertised price; 0 = none")
     max_markup_bp: int | None = Field(default=None, ge=0, le=1_000_000, description="Retail ceiling over MAP, basis points")
     max_per_order: int = Field(default=10, ge=1, le=1000)
     max_per_contact: int = Field(default=0, ge=0, le=100000)

@@ -10,6 +10,8 @@ _EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "HKD": 2, "USDT": 2}
 _SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "JPY": "¥", "HKD": "HK$"}
 _DECIMAL = re.compile(r"^\s*(\d{1,15})(?:\.(\d{1,4}))?\s*$")
 CURRENCY = re.compile(r"^[A-Z]{3,4}$")
+#: Largest price or order total a row stores: those columns are 32-bit integers on PostgreSQL.
+MAX_AMOUNT_MINOR = 2**31 - 1
 
 
 class MoneyError(ValueError):

@@ -25,6 +25,7 @@ from keyrelay.inventory import service as inventory
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import earnings
 from keyrelay.ledger import service as ledger
@@ -78,6 +79,8 @@ def place_order(
         buyer_user_id=request.buyer_user_id,
         buyer_contact=contact,
     )
+    if quote.unit_price * request.quantity > MAX_AMOUNT_MINOR:
+        raise ValidationFailed("the order total is too large; order fewer units", field="quantity")
     order = orders.open_order(
         session,
         orders.NewOrder(
