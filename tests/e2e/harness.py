@@ -69,25 +69,38 @@ def server_env(database_url: str, data_dir: Path, secrets: dict[str, str]) -> di
 
 
 class ServerProcess:
-    """One ``keyrelay serve`` child; its stderr goes to a file so a full pipe never blocks it."""
+    """One ``keyrelay serve`` child; its output goes to a log file so a full pipe never blocks it."""
 
     def __init__(self, env: dict[str, str], workdir: Path, *, worker: bool, name: str) -> None:
+        self.env, self.workdir, self.worker = env, workdir, worker
+        self.log_path = workdir / f"{name}.log"
+        self._launch()
+
+    def _launch(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / f"{name}.stderr.log"
         args = [str(KEYRELAY), "serve", "--port", str(self.port)]
-        if not worker:
+        if not self.worker:
             args.append("--no-worker")
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(args, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-8000:]
+        """This run's output (a restart appends to the same file)."""
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")[-8000:]
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
+        port_retries = 2
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self.log().lower() and port_retries:
+                    port_retries -= 1  # someone took the free port between our probe and the bind
+                    self._launch()
+                    continue
                 pytest.fail(f"server on {self.url} exited with {self.proc.returncode} before it was ready:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
