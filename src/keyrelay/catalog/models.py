@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -39,12 +39,12 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(16), default="card_key")
     """card_key (one stored secret per unit) | fixed (same content each sale) | manual (operator delivers)."""
-    price_minor: Mapped[int] = mapped_column(Integer)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
     """Retail price on the main site in minor units of ``currency``."""
     currency: Mapped[str] = mapped_column(String(4), default="CNY")
-    supply_price_minor: Mapped[int] = mapped_column(Integer, default=0)
+    supply_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     """What the supplier is paid per unit sold (0 for the operator's own goods)."""
-    map_minor: Mapped[int] = mapped_column(Integer, default=0)
+    map_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     """Minimum advertised price: no seller may retail below it (0 = none)."""
     max_markup_bp: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Optional ceiling for retail, in basis points over MAP (or the main price without MAP)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -87,7 +87,7 @@ class LevelPrice(Base):
     product_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     rule: Mapped[str] = mapped_column(String(16))
     """fixed | markup_pct | markup_fixed (over the supply price)."""
-    value: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(BigInteger)
     """Minor units (fixed, markup_fixed) or basis points (markup_pct: 1500 = 15 %)."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -103,7 +103,7 @@ class ChildPrice(Base):
     product_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     rule: Mapped[str] = mapped_column(String(16))
     """inherit | fixed | markup_pct | markup_fixed (over the parent's own cost)."""
-    value: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -116,5 +116,5 @@ class RetailPrice(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     distributor_id: Mapped[int] = mapped_column(BigId)
     product_id: Mapped[int] = mapped_column(BigId)
-    price_minor: Mapped[int] = mapped_column(Integer)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -14,6 +14,7 @@ from keyrelay.distribution import network
 from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
 from keyrelay.distribution.pricing import CHILD_RULES, RULES, Node, ProductPrices, Rule, Split, Step, resolve_chain, split_sale
 from keyrelay.kit.errors import Conflict, ValidationFailed
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
 
 
 def product_prices(product: Product) -> ProductPrices:
@@ -145,7 +146,7 @@ def _self_dealing(session: Session, seller: Distributor, buyer_user_id: int | No
 def _check_rule(rule: str, value: int, allowed: tuple[str, ...]) -> None:
     if rule not in allowed:
         raise ValidationFailed(f"rule must be one of {', '.join(allowed)}", field="rule")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 10**11:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_AMOUNT_MINOR:
         raise ValidationFailed("value must be a non-negative integer (minor units or basis points)", field="value")
 
 
@@ -199,7 +200,7 @@ def set_child_price(session: Session, parent: Distributor, *, product: Product |
 
 def set_retail(session: Session, seller: Distributor, product: Product, *, price_minor: int, actor: str) -> RetailPrice:
     """A seller's retail price: not below MAP or its own cost, not above the maximum markup."""
-    if isinstance(price_minor, bool) or not isinstance(price_minor, int) or price_minor <= 0:
+    if isinstance(price_minor, bool) or not isinstance(price_minor, int) or not 0 < price_minor <= MAX_AMOUNT_MINOR:
         raise ValidationFailed("price must be a positive integer of minor units", field="price_minor")
     prices = product_prices(product)
     cost = cost_steps(session, seller, product)[-1].cost

@@ -10,8 +10,8 @@ _EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "HKD": 2, "USDT": 2}
 _SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "JPY": "¥", "HKD": "HK$"}
 _DECIMAL = re.compile(r"^\s*(\d{1,15})(?:\.(\d{1,4}))?\s*$")
 CURRENCY = re.compile(r"^[A-Z]{3,4}$")
-#: Largest price or order total a row stores: those columns are 32-bit integers on PostgreSQL.
-MAX_AMOUNT_MINOR = 2**31 - 1
+#: Largest price or order total accepted: money columns are 64-bit, and 10^15 stays exact in JSON doubles.
+MAX_AMOUNT_MINOR = 10**15
 
 
 class MoneyError(ValueError):

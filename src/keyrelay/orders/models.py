@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -29,8 +29,8 @@ class Order(Base):
     product_name: Mapped[str] = mapped_column(String(120))
     """Copied at order time: renaming a product never rewrites history."""
     quantity: Mapped[int] = mapped_column(Integer)
-    unit_price_minor: Mapped[int] = mapped_column(Integer)
-    amount_minor: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(4))
     status: Mapped[str] = mapped_column(String(20))
     """pending_payment | paid | delivered | completed | expired | cancelled | refunded."""
@@ -43,9 +43,9 @@ class Order(Base):
     """The selling distributor (NULL: the main site). No FK: orders must not lock hot parents."""
     sale_mode: Mapped[str] = mapped_column(String(12), default="retail")
     """retail (a buyer pays the seller's retail price) | wholesale (a distributor buys at cost)."""
-    unit_cost_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    unit_cost_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     """The seller's per-unit cost at order time."""
-    declared_retail_minor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    declared_retail_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     """What a wholesale buyer says it resells at (checked against MAP by network-order rules)."""
     pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The price chain and exact split frozen at order time; booked as-is when paid."""

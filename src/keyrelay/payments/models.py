@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -24,7 +24,7 @@ class Payment(Base):
     provider: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str] = mapped_column(String(64))
     """The gateway's trade number (or our own id for the wallet)."""
-    amount_minor: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(4))
     status: Mapped[str] = mapped_column(String(16))
     """succeeded | late (money in, order no longer payable: needs refund/review)."""

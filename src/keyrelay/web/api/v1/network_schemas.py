@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyrelay.distribution.models import Channel, Distributor, Invite
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.ledger import withdrawals
 
 
@@ -117,7 +118,7 @@ class PriceRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: int | None = Field(default=None, description="null = the default rule")
     rule: Literal["inherit", "fixed", "markup_pct", "markup_fixed"]
-    value: int = Field(default=0, ge=0, le=10**11, strict=True, description="minor units, or basis points for markup_pct")
+    value: int = Field(default=0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="minor units, or basis points for markup_pct")
 
 
 class LevelPriceIn(BaseModel):
@@ -125,7 +126,7 @@ class LevelPriceIn(BaseModel):
     level: int = Field(ge=1, le=10)
     product_id: int | None = None
     rule: Literal["fixed", "markup_pct", "markup_fixed"]
-    value: int = Field(ge=0, le=10**11, strict=True)
+    value: int = Field(ge=0, le=MAX_AMOUNT_MINOR, strict=True)
 
 
 class PriceRuleOut(BaseModel):
@@ -137,7 +138,7 @@ class PriceRuleOut(BaseModel):
 
 class RetailIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    price_minor: int = Field(gt=0, le=10**11, strict=True)
+    price_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR, strict=True)
 
 
 class StepOut(BaseModel):
@@ -189,7 +190,7 @@ class PurchaseIn(BaseModel):
     product_id: int = Field(gt=0)
     quantity: int = Field(ge=1, le=1000, strict=True)
     channel_id: int | None = None
-    declared_retail_minor: int | None = Field(default=None, gt=0, le=10**11, strict=True)
+    declared_retail_minor: int | None = Field(default=None, gt=0, le=MAX_AMOUNT_MINOR, strict=True)
     buyer_ref: str = Field(default="", max_length=120, description="Your own reference for the end buyer")
 
 
@@ -211,7 +212,7 @@ class StatementLineOut(BaseModel):
 
 class WithdrawalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_minor: int = Field(gt=0, le=10**12, strict=True)
+    amount_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR, strict=True)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
     payee: str = Field(min_length=1, max_length=500, examples=["Alipay: someone@example.com"])
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyrelay.catalog.models import Category, Product
+from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.orders.models import Order, OrderEvent
 
 
@@ -217,7 +218,7 @@ class ManualDeliveryIn(BaseModel):
 
 class CreditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_minor: int = Field(gt=0, le=10**12, strict=True)
+    amount_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR, strict=True)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
     memo: str = Field(default="", max_length=200)
 
