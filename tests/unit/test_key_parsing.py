@@ -64,8 +64,10 @@ def test_bad_utf8_reports_byte_offset_without_the_byte() -> None:
     error = _file_error(b"AAAA\nQQ\xffQQ\n")
     assert error.code == "bad_encoding"
     assert error.byte_offset == 7
-    assert "offset 7" in error.message and "line 2" in error.message
-    assert "QQ" not in error.message and "0xff" not in error.message.lower()
+    assert "offset 7" in error.message
+    assert "line 2" in error.message
+    assert "QQ" not in error.message
+    assert "0xff" not in error.message.lower()
 
 
 def test_bad_utf8_offset_counts_the_bom() -> None:
@@ -107,7 +109,8 @@ def test_line_endings_and_numbering(newline: str) -> None:
     data = newline.join(["  A-1  ", "", "\tB-2", "", "", "C-3"]) + newline
     result = parse_key_text(data.encode())
     assert result.keys == [KeyLine(1, "A-1"), KeyLine(3, "B-2"), KeyLine(6, "C-3")]
-    assert result.invalid == [] and result.duplicates_in_file == []
+    assert result.invalid == []
+    assert result.duplicates_in_file == []
 
 
 def test_mixed_line_endings() -> None:
@@ -131,7 +134,8 @@ def test_line_over_4k_is_too_long() -> None:
     result = parse_key_text("\n".join(lines).encode())
     assert [k.line_no for k in result.keys] == [1, 2, 4]
     assert [(bad.line_no, bad.reason) for bad in result.invalid] == [(3, "too_long")]
-    assert "4097" in result.invalid[0].message and "yyy" not in result.invalid[0].message
+    assert "4097" in result.invalid[0].message
+    assert "yyy" not in result.invalid[0].message
 
 
 def test_line_limit_is_in_utf8_bytes() -> None:
@@ -232,7 +236,8 @@ def test_csv_multiple_columns_without_key_column() -> None:
 
 def test_csv_ambiguous_key_columns() -> None:
     error = _file_error(b"card,secret\nA,B\n", "csv")
-    assert error.code == "bad_csv" and "'card'" in error.message
+    assert error.code == "bad_csv"
+    assert "'card'" in error.message
 
 
 def test_csv_column_by_name_and_index() -> None:

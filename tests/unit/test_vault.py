@@ -46,7 +46,8 @@ def test_roundtrip(plaintext: bytes, aad: bytes) -> None:
 def test_blob_layout(vault: Vault) -> None:
     blob = vault.encrypt(b"ABCD-1234", AAD)
     assert blob[0] == 0x01
-    assert blob[1] == 2 and blob[2:4] == b"k1"
+    assert blob[1] == 2
+    assert blob[2:4] == b"k1"
     assert len(blob) == 1 + 1 + 2 + 12 + len(b"ABCD-1234") + 16
     assert Vault.key_id_of(blob) == "k1"
 
@@ -138,7 +139,8 @@ def test_reprs_hide_key_material() -> None:
     vault = Vault([K2, K1], FP_KEY)
     for text in (repr(K1), str(K1), repr(vault), str(vault)):
         assert "k1" in text
-        assert repr(K1.key) not in text and K1.key.hex() not in text
+        assert repr(K1.key) not in text
+        assert K1.key.hex() not in text
         assert repr(FP_KEY) not in text
     assert "'k2'" in repr(vault)
 
