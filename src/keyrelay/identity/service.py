@@ -100,3 +100,19 @@ def get_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound("no such user")
     return user
+
+
+def get_user_by_email(session: Session, email: str) -> User:
+    """The account with this e-mail (any case), or ``NotFound``: the console finds people by address."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("no user has this e-mail address")
+    return user
+
+
+def list_users(session: Session, *, role: str | None = None, limit: int = 200) -> list[User]:
+    """Newest accounts first, optionally of one role (the console's people list)."""
+    query = select(User).order_by(User.id.desc()).limit(limit)
+    if role:
+        query = query.where(User.role == role)
+    return list(session.scalars(query))

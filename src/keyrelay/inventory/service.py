@@ -246,3 +246,9 @@ def void_order_keys(session: Session, *, order_id: int) -> int:
     """Withdraw a refunded order's keys for good (they were handed over)."""
     statement = update(CardKey).where(CardKey.order_id == order_id, CardKey.status.in_(("sold", "reserved"))).values(status="void")
     return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def recent_batches(session: Session, *, product_id: int, limit: int = 10) -> list[ImportBatch]:
+    """A product's latest import batches with their counts, newest first (console history)."""
+    query = select(ImportBatch).where(ImportBatch.product_id == product_id).order_by(ImportBatch.id.desc()).limit(limit)
+    return list(session.scalars(query))
