@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from factories import PASSWORD, make_category, make_product, make_user
+from factories import PASSWORD, make_category, make_product, make_stocked_product, make_user, place
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from keyrelay.config import Settings
 from keyrelay.identity import service as identity
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.db import Database
+from keyrelay.payments.service import Providers
 from keyrelay.web.auth import SESSION_COOKIE
 from keyrelay.web.console.session import csrf_token
 
@@ -256,3 +257,24 @@ def test_an_unknown_order_is_a_readable_404(client: TestClient, operator_id: int
     reply = client.get("/admin/orders/NOPE")
     assert reply.status_code == 404
     assert 'data-testid="console-error"' in reply.text
+
+
+def test_orders_are_filtered_and_a_pending_one_can_be_cancelled(
+    client: TestClient, operator_id: int, db: Database, settings: Settings, providers: Providers
+) -> None:
+    with db.transaction() as session:
+        product = make_stocked_product(session, settings.vault, 3)
+        order = place(session, providers, product.id, 2, contact="buyer@example.com")
+    csrf = login(client)
+    listed = client.get("/admin/orders", params={"status": "pending_payment", "contact": "buyer@example.com"})
+    assert order.number in listed.text
+    assert order.number not in client.get("/admin/orders", params={"status": "delivered"}).text
+    detail = client.get(f"/admin/orders/{order.number}")
+    assert 'data-testid="cancel-order"' in detail.text
+    assert stock(db, product.id) == {"available": 1, "reserved": 2, "sold": 0}
+    cancelled = client.post(f"/admin/orders/{order.number}/cancel", data={"csrf": csrf}, follow_redirects=False)
+    assert cancelled.status_code == 303
+    assert stock(db, product.id) == {"available": 3, "reserved": 0, "sold": 0}
+    again = client.post(f"/admin/orders/{order.number}/cancel", data={"csrf": csrf})
+    assert again.status_code == 409  # a cancelled order cannot be cancelled twice: readable page, nothing changed
+    assert 'data-testid="console-error"' in again.text
