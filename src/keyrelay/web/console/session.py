@@ -54,7 +54,7 @@ def safe_next(path: str | None) -> str:
     """Where to go after login: only a path on this site, never ``//host`` or ``https://...``."""
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or any(ord(c) < 32 for c in path):
         return HOME_PATH
-    return path
+    return HOME_PATH if path.startswith(LOGIN_PATH) else path  # never back to the login form itself
 
 
 def login_redirect(request: Request) -> RedirectResponse:
