@@ -10,6 +10,7 @@ settled with row locks and conditional updates in the services.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -81,11 +82,21 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.write_engine = make_engine(url, immediate=True, pool_size=pool_size) if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite_writer = threading.Lock()
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any exception."""
+        """One unit of work: commit on success, roll back on any exception.
+
+        On SQLite, writers of this process queue on a lock first: SQLite's own
+        busy handler polls with growing sleeps, which turns contention into
+        multi-second tail latency; a lock hands the write slot over at once.
+        """
+        if write and self.is_sqlite:
+            with self._sqlite_writer, self._write() as session, session.begin():
+                yield session
+            return
         with (self._write if write else self._read)() as session, session.begin():
             yield session
 

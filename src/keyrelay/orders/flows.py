@@ -319,6 +319,7 @@ def cancel(session: Session, order: Order, *, actor: str) -> None:
     orders.move(session, order, rules.CANCELLED)
     inventory.release_keys(session, [order.id])
     orders.add_event(session, order.id, "released", f"by {actor}")
+    record(session, actor=actor, action="order.cancel", target_type="order", target_id=order.number)
 
 
 def expire_due(session: Session, *, limit: int = 500) -> int:
