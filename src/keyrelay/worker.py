@@ -8,15 +8,30 @@ with SKIP LOCKED and expiry uses conditional updates, so workers never collide).
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 
-from keyrelay.kit import outbox
+from keyrelay.identity import api_keys
+from keyrelay.kit import idempotency, outbox
 from keyrelay.kit.db import Database
 from keyrelay.ledger import earnings
 from keyrelay.orders import flows
 
 log = structlog.get_logger(__name__)
+
+
+_last_housekeeping = 0.0
+
+
+def _housekeeping_due(every: float = 60.0) -> bool:
+    """Old nonces and idempotency records are purged about once a minute per worker."""
+    global _last_housekeeping
+    now = time.monotonic()
+    if now - _last_housekeeping < every:
+        return False
+    _last_housekeeping = now
+    return True
 
 
 def run_once(db: Database) -> int:
@@ -27,6 +42,10 @@ def run_once(db: Database) -> int:
         released = earnings.release_due(session)
     with db.transaction() as session:
         relayed = outbox.drain(session)
+    if _housekeeping_due():
+        with db.transaction() as session:
+            api_keys.purge_nonces(session)
+            idempotency.purge(session)
     if expired or released:
         log.info("worker_pass", expired_orders=expired, released_earnings=released)
     return expired + released + relayed

@@ -29,10 +29,18 @@ class Principal:
     user_id: int
     role: str
     email: str
+    scopes: frozenset[str] | None = None
+    """What an API key may do; None for console sessions (everything the role allows)."""
+    key_id: str | None = None
+    channel_id: int | None = None
+    """The channel an API key is bound to: its orders are attributed there."""
 
     @property
     def actor(self) -> str:
-        return f"user:{self.user_id}"
+        return f"user:{self.user_id}" if self.key_id is None else f"user:{self.user_id}/key:{self.key_id}"
+
+    def can(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
 
 
 def normalise_email(email: str) -> str:

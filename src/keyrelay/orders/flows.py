@@ -58,6 +58,8 @@ class PlaceOrder:
     wholesale: bool = False
     """The seller buys for itself at cost from its balance; keys come back at once."""
     declared_retail_minor: int | None = None
+    buyer_ref: str = ""
+    """The channel's own reference for the end buyer; stored, shown, never interpreted."""
 
 
 def place_order(
@@ -101,6 +103,7 @@ def place_order(
             pricing=quote.as_json(),
             buyer_user_id=request.buyer_user_id,
             client_ip=request.client_ip,
+            buyer_ref=request.buyer_ref[:120],
         ),
         hold_seconds=hold_seconds,
     )

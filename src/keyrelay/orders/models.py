@@ -47,6 +47,8 @@ class Order(Base):
     """The seller's per-unit cost at order time."""
     declared_retail_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     """What a wholesale buyer says it resells at (checked against MAP by network-order rules)."""
+    buyer_ref: Mapped[str] = mapped_column(String(120), default="")
+    """The channel's own reference for its end buyer (e.g. a Taobao order id)."""
     pricing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The price chain and exact split frozen at order time; booked as-is when paid."""
     payment_provider: Mapped[str] = mapped_column(String(16))

@@ -43,6 +43,7 @@ class NewOrder:
     unit_cost_minor: int | None = None
     declared_retail_minor: int | None = None
     pricing: dict[str, Any] | None = None
+    buyer_ref: str = ""
 
 
 def open_order(session: Session, new: NewOrder, *, hold_seconds: int) -> Order:
@@ -69,6 +70,7 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int) -> Order:
         unit_cost_minor=new.unit_cost_minor,
         declared_retail_minor=new.declared_retail_minor,
         pricing=new.pricing,
+        buyer_ref=new.buyer_ref,
         expires_at=now + timedelta(seconds=hold_seconds),
         created_at=now,
     )

@@ -17,10 +17,35 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"https://keyrelay.dev/problems/{code}", "title": title, "status": status, "detail": detail, "code": code}
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body = _body(status, code, title, detail, **extra)
     headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://keyrelay.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def domain_extra(exc: DomainError) -> dict[str, Any]:
+    extra: dict[str, Any] = dict(exc.extra)
+    if isinstance(exc, TooManyRequests):
+        extra["retry_after"] = exc.retry_after
+    if exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    return extra
+
+
+def problem_body(exc: DomainError) -> dict[str, Any]:
+    """The problem+json document for a domain error (also stored for idempotent replays)."""
+    return _body(exc.status, exc.code, exc.title, exc.detail, **domain_extra(exc))
 
 
 def wants_html(request: Request) -> bool:
@@ -29,11 +54,7 @@ def wants_html(request: Request) -> bool:
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    extra: dict[str, Any] = dict(exc.extra)
-    if isinstance(exc, TooManyRequests):
-        extra["retry_after"] = exc.retry_after
-    if exc.field:
-        extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+    extra = domain_extra(exc)
     if wants_html(request):
         from keyrelay.web.pages import render_error
 

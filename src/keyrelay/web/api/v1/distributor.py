@@ -9,18 +9,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.models import Distributor
+from keyrelay.identity import api_keys
 from keyrelay.inventory import service as inventory
+from keyrelay.kit.errors import Forbidden
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
 from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.network_schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyOut,
     ChannelIn,
     ChannelOut,
     DistributorOut,
@@ -45,6 +51,7 @@ from keyrelay.web.api.v1.network_schemas import (
 from keyrelay.web.api.v1.orders import detail
 from keyrelay.web.api.v1.schemas import EventOut, OrderDetail, OrderOut
 from keyrelay.web.auth import DistributorUser
+from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
 
 router = APIRouter(prefix="/distributor", tags=["distributor"])
@@ -209,11 +216,13 @@ class PurchaseOut(OrderDetail):
     pass
 
 
-@router.post("/purchases", response_model=PurchaseOut, status_code=201)
-def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Request) -> PurchaseOut:
-    """Buy at my cost from my balance; the keys are in the response."""
+@router.post("/purchases", response_model=PurchaseOut, status_code=201, responses=IDEMPOTENT)
+async def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Request) -> Response:
+    """Buy at my cost from my balance; the keys are in the response. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
-    with st.db.transaction() as session:
+    ip = client_ip(request)
+
+    def work(session: Session) -> PurchaseOut:
         own = _me(session, who)
         order = flows.place_order(
             session,
@@ -223,17 +232,20 @@ def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Request)
                 contact=who.email,
                 payment_provider="balance",
                 buyer_user_id=who.user_id,
-                client_ip=client_ip(request),
+                client_ip=ip,
                 seller_id=own.id,
-                channel_id=body.channel_id,
+                channel_id=body.channel_id or who.channel_id,
                 wholesale=True,
                 declared_retail_minor=body.declared_retail_minor,
+                buyer_ref=body.buyer_ref,
             ),
             hold_seconds=st.settings.hold_ttl_seconds,
             providers=st.providers,
             commission_hold_days=st.settings.commission_hold_days,
         )
-        return PurchaseOut(**detail(session, st, order, actor=f"user:{who.user_id}", ip=client_ip(request)).model_dump())
+        return PurchaseOut(**detail(session, st, order, actor=who.actor, ip=ip).model_dump())
+
+    return await run_once(request, owner=owner_of(request, who.user_id, who.key_id), status_code=201, work=work)
 
 
 def _scope(session: Session, who: DistributorUser) -> orders.OrderFilter:
@@ -334,3 +346,32 @@ def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Reques
 def list_withdrawals(who: DistributorUser, request: Request) -> list[WithdrawalOut]:
     with state_of(request).db.transaction(write=False) as session:
         return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, user_id=who.user_id)]
+
+
+@router.post("/api-keys", response_model=ApiKeyCreatedOut, status_code=201)
+def create_api_key(body: ApiKeyIn, who: DistributorUser, request: Request) -> ApiKeyCreatedOut:
+    """A key for a channel integration. The secret is in this response only: store it now."""
+    st = state_of(request)
+    if who.key_id is not None:
+        raise Forbidden("API keys are created from a console session, not with another key")
+    with st.db.transaction() as session:
+        own = _me(session, who)
+        channel_id = channels.owned(session, own, body.channel_id).id if body.channel_id else None
+        made = api_keys.create(
+            session, user_id=who.user_id, name=body.name, scopes=list(body.scopes), vault=st.settings.vault, channel_id=channel_id
+        )
+        return ApiKeyCreatedOut(**ApiKeyOut.of(made.key).model_dump(), secret=made.secret)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_api_keys(who: DistributorUser, request: Request) -> list[ApiKeyOut]:
+    """My keys with scopes and last use; secrets are never returned again."""
+    with state_of(request).db.transaction(write=False) as session:
+        return [ApiKeyOut.of(k) for k in api_keys.list_for(session, who.user_id)]
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
+def revoke_api_key(key_id: str, who: DistributorUser, request: Request) -> ApiKeyOut:
+    """Revoke a key: its next request is refused with ``key_revoked``."""
+    with state_of(request).db.transaction() as session:
+        return ApiKeyOut.of(api_keys.revoke(session, user_id=who.user_id, key_id=key_id))

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyrelay.distribution.models import Channel, Distributor, Invite
+from keyrelay.identity import api_keys
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.ledger import withdrawals
 
@@ -278,3 +279,38 @@ class AccountBalanceOut(BaseModel):
     currency: str
     owner_user_id: int | None
     balance_minor: int
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=80, examples=["Taobao auto-delivery"])
+    scopes: list[Literal["catalog:read", "orders:write", "webhooks:manage"]] = Field(
+        min_length=1, examples=[["catalog:read", "orders:write"]]
+    )
+    channel_id: int | None = Field(default=None, description="Attribute this key's orders to one of your channels")
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    name: str
+    scopes: list[str]
+    channel_id: int | None
+    revoked: bool
+    last_used_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: api_keys.ApiKey) -> ApiKeyOut:
+        return cls(
+            key_id=row.key_id,
+            name=row.name,
+            scopes=row.scopes.split(),
+            channel_id=row.channel_id,
+            revoked=row.revoked,
+            last_used_at=row.last_used_at,
+            created_at=row.created_at,
+        )
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    secret: str = Field(description="Shown once. Sign requests with it; it is never returned again.")

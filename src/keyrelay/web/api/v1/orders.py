@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyrelay.kit.errors import NotFound, TooManyRequests
@@ -13,15 +14,20 @@ from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
 from keyrelay.web.auth import OptionalUser
+from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 Token = Annotated[str, Query(description="The order's access token from checkout or lookup")]
 
 
-@router.post("", response_model=CheckoutOut, status_code=201)
-def create_order(body: OrderIn, request: Request, who: OptionalUser) -> CheckoutOut:
-    """Check out: hold the keys and return where to pay (wallet orders come back delivered)."""
+@router.post("", response_model=CheckoutOut, status_code=201, responses=IDEMPOTENT)
+async def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Response:
+    """Check out: hold the keys and return where to pay (wallet orders come back delivered).
+
+    Send an ``Idempotency-Key`` header to make retries safe: the same key and
+    body replay the first response; the same key with another body is 422.
+    """
     st = state_of(request)
     place = flows.PlaceOrder(
         product_id=body.product_id,
@@ -32,20 +38,20 @@ def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Checkout
         buyer_user_id=who.user_id if who else None,
         client_ip=client_ip(request),
     )
-    with st.db.transaction() as session:
+    public = base_url(request)
+
+    def work(session: Session) -> CheckoutOut:
         order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
         payment_url = None
         if order.status == "pending_payment":
-            payment_url = (
-                st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=base_url(request)).redirect_url
-            )
+            payment_url = st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=public).redirect_url
         token = orders.access_token(order.number, st.link_secret)
         return CheckoutOut(
-            order=OrderOut.of(order),
-            payment_url=payment_url,
-            access_token=token,
-            order_url=f"{base_url(request)}/orders/{order.number}?t={token}",
+            order=OrderOut.of(order), payment_url=payment_url, access_token=token, order_url=f"{public}/orders/{order.number}?t={token}"
         )
+
+    owner = owner_of(request, who.user_id if who else None, who.key_id if who else None)
+    return await run_once(request, owner=owner, status_code=201, work=work)
 
 
 def detail(session: Session, st: AppState, order: Order, *, actor: str, ip: str) -> OrderDetail:

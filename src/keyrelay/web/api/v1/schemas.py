@@ -127,6 +127,11 @@ class OrderOut(BaseModel):
     payment_provider: str
     contact: str
     needs_attention: bool
+    sale_mode: str
+    distributor_id: int | None
+    channel_id: int | None
+    buyer_ref: str
+    declared_retail_minor: int | None
     created_at: datetime
     expires_at: datetime
     paid_at: datetime | None
@@ -147,6 +152,11 @@ class OrderOut(BaseModel):
             payment_provider=row.payment_provider,
             contact=row.contact,
             needs_attention=row.needs_attention,
+            sale_mode=row.sale_mode,
+            distributor_id=row.distributor_id,
+            channel_id=row.channel_id,
+            buyer_ref=row.buyer_ref,
+            declared_retail_minor=row.declared_retail_minor,
             created_at=row.created_at,
             expires_at=row.expires_at,
             paid_at=row.paid_at,

@@ -1,0 +1,182 @@
+"""Machine credentials for channels: API keys whose secrets sit encrypted in the vault.
+
+The server must recompute each request's HMAC, so it cannot store a one-way
+hash of the secret; it stores the secret encrypted (AAD binds it to the key id)
+and shows it exactly once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from keyrelay.audit.service import record
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
+from keyrelay.kit.errors import DomainError, NotFound, ValidationFailed
+from keyrelay.kit.vault import Vault
+
+SCOPES = ("catalog:read", "orders:write", "webhooks:manage")
+MAX_SKEW_SECONDS = 300
+NONCE_TTL_SECONDS = 2 * MAX_SKEW_SECONDS
+
+
+class ApiKey(Base):
+    """One key of a user (a distributor), optionally bound to one of its channels."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40), unique=True)
+    """Public identifier sent as ``X-Key-Id``."""
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
+    channel_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scopes: Mapped[str] = mapped_column(String(200))
+    """Space-separated subset of ``SCOPES``."""
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiNonce(Base):
+    """Nonces seen per key inside the skew window; the unique key stops replays in every process."""
+
+    __tablename__ = "api_nonces"
+    __table_args__ = (UniqueConstraint("key_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    nonce: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class SignatureRejected(DomainError):
+    """A signed request that fails verification; ``code`` says which check."""
+
+    status, title = 401, "Request signature rejected"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class ScopeMissing(DomainError):
+    code, status, title = "missing_scope", 403, "API key lacks a scope"
+
+
+def _aad(key_id: str) -> bytes:
+    return f"apikey:{key_id}".encode()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A created key. ``secret`` exists only here: it is never returned again."""
+
+    key: ApiKey
+    secret: str
+
+
+def create(session: Session, *, user_id: int, name: str, scopes: list[str], vault: Vault, channel_id: int | None = None) -> NewKey:
+    name = name.strip()
+    if not 1 <= len(name) <= 80:
+        raise ValidationFailed("name must be 1–80 characters", field="name")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed(f"scopes must be a non-empty subset of {', '.join(SCOPES)}", field="scopes")
+    key_id = f"kr_{secrets.token_hex(10)}"
+    secret = f"krsk_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        key_id=key_id,
+        user_id=user_id,
+        channel_id=channel_id,
+        name=name,
+        scopes=" ".join(sorted(set(scopes))),
+        secret_ciphertext=vault.encrypt(secret.encode(), _aad(key_id)),
+    )
+    session.add(key)
+    session.flush()
+    record(session, actor=f"user:{user_id}", action="api_key.create", target_type="api_key", target_id=key_id, scopes=key.scopes)
+    return NewKey(key, secret)
+
+
+def list_for(session: Session, user_id: int) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())))
+
+
+def revoke(session: Session, *, user_id: int, key_id: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.user_id == user_id))
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist")
+    key.revoked = True
+    record(session, actor=f"user:{user_id}", action="api_key.revoke", target_type="api_key", target_id=key_id)
+    return key
+
+
+def canonical_request(method: str, path_and_query: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """The exact bytes a client signs (see the API guide)."""
+    return f"{method.upper()}\n{path_and_query}\n{timestamp}\n{nonce}\n{hashlib.sha256(body).hexdigest()}".encode()
+
+
+def sign(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    key_id: str
+    timestamp: str
+    nonce: str
+    signature: str
+    method: str
+    path_and_query: str
+    body: bytes
+
+
+def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> ApiKey:
+    """Check key, skew, signature and nonce (in that order); raise ``SignatureRejected`` with the reason."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_id == request.key_id))
+    if key is None:
+        raise SignatureRejected("unknown_key", "no such API key")
+    if key.revoked:
+        raise SignatureRejected("key_revoked", "this API key was revoked")
+    if not request.timestamp.isdigit() or abs(now - int(request.timestamp)) > MAX_SKEW_SECONDS:
+        raise SignatureRejected("stale_timestamp", f"X-Timestamp must be within {MAX_SKEW_SECONDS} s of the server clock")
+    if not 8 <= len(request.nonce) <= 64 or not request.nonce.isprintable():
+        raise SignatureRejected("bad_nonce", "X-Nonce must be 8–64 printable characters")
+    secret = vault.decrypt(key.secret_ciphertext, _aad(key.key_id)).decode()
+    message = canonical_request(request.method, request.path_and_query, request.timestamp, request.nonce, request.body)
+    if not hmac.compare_digest(sign(secret, message).encode(), request.signature.lower().encode()):
+        raise SignatureRejected("bad_signature", "X-Signature does not match the request")
+    # Checked last so a forged request cannot burn a legitimate client's nonce.
+    values = {"key_id": key.key_id, "nonce": request.nonce, "seen_at": utcnow(), "ts": int(request.timestamp)}
+    if insert_or_skip(session, ApiNonce, values, ["key_id", "nonce"]) is None:
+        raise SignatureRejected("replayed_nonce", "this X-Nonce was already used with this key")
+    _touch(session, key)
+    return key
+
+
+def _touch(session: Session, key: ApiKey) -> None:
+    """Record last use at most once a minute: a busy key must not rewrite its row per request."""
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now).execution_options(synchronize_session=False))
+
+
+def require_scope(key_scopes: str, scope: str) -> None:
+    if scope not in key_scopes.split():
+        raise ScopeMissing(f"this API key needs the {scope!r} scope")
+
+
+def purge_nonces(session: Session) -> int:
+    """Forget nonces older than the replay window (they would fail the skew check anyway)."""
+    cutoff = utcnow() - timedelta(seconds=NONCE_TTL_SECONDS)
+    return session.execute(delete(ApiNonce).where(ApiNonce.seen_at < cutoff)).rowcount  # type: ignore[attr-defined,no-any-return]
