@@ -19,8 +19,9 @@ from keyrelay.config import Settings, load_settings
 from keyrelay.kit.db import Database
 from keyrelay.kit.throttle import Throttle
 from keyrelay.payments.service import Providers
-from keyrelay.web import errors
+from keyrelay.web import errors, ratelimit
 from keyrelay.web.api.v1 import router as api_router
+from keyrelay.web.ratelimit import Limiter
 from keyrelay.web.state import AppState
 from keyrelay.worker import Worker
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     )
     app.state.keyrelay = state
     errors.install(app)
+    app.state.limiter = Limiter.build(redis_url=settings.redis_url, per_ip=settings.rate_limit_per_ip, per_key=settings.rate_limit_per_key)
+    app.middleware("http")(ratelimit.middleware)
     app.middleware("http")(request_context)
     app.include_router(api_router)
     _add_health(app, state)

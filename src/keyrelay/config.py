@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     """Smallest withdrawal, in minor units."""
     currency: str = "CNY"
     """Default currency for new products."""
+    redis_url: str = ""
+    """Redis for rate limits shared by every process (empty: per-process memory)."""
+    rate_limit_per_ip: str = "600/minute"
+    """API requests per client IP (``limits`` notation, e.g. ``100/second``)."""
+    rate_limit_per_key: str = "300/minute"
+    """API requests per API key."""
     log_json: bool = False
     """Emit JSON log lines (for log shippers) instead of human-readable ones."""
 

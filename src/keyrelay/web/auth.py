@@ -47,6 +47,7 @@ def _signed_principal(request: Request, body: bytes) -> Principal:
     )
     with st.db.transaction() as session:
         key = api_keys.verify(session, signed, vault=st.settings.vault, now=time.time())
+        request.app.state.limiter.check_key(key.key_id)
         user = get_user(session, key.user_id)
         if not user.is_active:
             raise api_keys.SignatureRejected("key_revoked", "the key's account is disabled")
