@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,8 +25,12 @@ def list_categories(session: Session, *, active_only: bool = True) -> list[Categ
     return list(session.scalars(query))
 
 
-def list_products(session: Session, *, active_only: bool = True, category_id: int | None = None) -> list[Product]:
+def list_products(
+    session: Session, *, active_only: bool = True, category_id: int | None = None, updated_since: datetime | None = None
+) -> list[Product]:
     query = select(Product).order_by(Product.sort_order, Product.id)
+    if updated_since is not None:
+        query = query.where(Product.updated_at >= updated_since)
     if active_only:
         query = query.where(Product.is_active.is_(True))
     if category_id is not None:

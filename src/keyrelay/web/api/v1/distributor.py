@@ -6,6 +6,7 @@ from another branch answers 404, exactly like an id that does not exist.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,10 +14,12 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
+from keyrelay.catalog.models import Product
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.identity import api_keys
 from keyrelay.inventory import service as inventory
+from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Forbidden
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
@@ -44,6 +47,7 @@ from keyrelay.web.api.v1.network_schemas import (
     SiteIn,
     StatementLineOut,
     StepOut,
+    StockLevelOut,
     WalletSummaryOut,
     WithdrawalIn,
     WithdrawalOut,
@@ -77,26 +81,57 @@ def update_site(body: SiteIn, who: DistributorUser, request: Request) -> Distrib
 
 
 @router.get("/products", response_model=list[OfferOut])
-def my_products(who: DistributorUser, request: Request) -> list[OfferOut]:
-    """Products I may sell with my cost, the MAP and ceiling, my retail and the stock."""
+def my_products(
+    who: DistributorUser,
+    request: Request,
+    response: Response,
+    updated_since: Annotated[datetime | None, Query(description="Only products changed at or after this instant (sync cursor)")] = None,
+) -> list[OfferOut]:
+    """Products I may sell with my cost, the MAP and ceiling, my retail and the stock.
+
+    For incremental catalog sync, pass the ``X-Sync-Cursor`` of the previous
+    answer as ``updated_since``.
+    """
     with state_of(request).db.transaction(write=False) as session:
         own = _me(session, who)
-        products = catalog.list_products(session)
-        stock = inventory.available_counts(session, [p.id for p in products])
-        return [
-            OfferOut(
-                product_id=o.product.id,
-                name=o.product.name,
-                currency=o.product.currency,
-                cost_minor=o.cost,
-                map_minor=o.product.map_minor,
-                max_retail_minor=o.max_retail,
-                retail_minor=o.retail,
-                suggested_retail_minor=o.suggested_retail,
-                in_stock=stock[o.product.id] if o.product.kind == "card_key" else None,
-            )
-            for o in prices.offers(session, own, products)
-        ]
+        products = catalog.list_products(session, updated_since=updated_since)
+        response.headers["X-Sync-Cursor"] = max((p.updated_at for p in products), default=updated_since or utcnow()).isoformat()
+        return _offers_out(session, own, products)
+
+
+@router.get("/products/{product_id}", response_model=OfferOut)
+def my_product(product_id: int, who: DistributorUser, request: Request) -> OfferOut:
+    """One product as I see it (cost, limits, retail, stock)."""
+    with state_of(request).db.transaction(write=False) as session:
+        return _offers_out(session, _me(session, who), [catalog.get_product(session, product_id, active_only=True)])[0]
+
+
+@router.get("/stock", response_model=list[StockLevelOut])
+def stock_levels(who: DistributorUser, request: Request) -> list[StockLevelOut]:
+    """Available units of every card-key product (cheap to poll)."""
+    with state_of(request).db.transaction(write=False) as session:
+        products = [p for p in catalog.list_products(session) if p.kind == "card_key"]
+        counts = inventory.available_counts(session, [p.id for p in products])
+        return [StockLevelOut(product_id=p.id, in_stock=counts[p.id]) for p in products]
+
+
+def _offers_out(session: Session, own: Distributor, products: list[Product]) -> list[OfferOut]:
+    stock = inventory.available_counts(session, [p.id for p in products])
+    return [
+        OfferOut(
+            product_id=o.product.id,
+            name=o.product.name,
+            currency=o.product.currency,
+            cost_minor=o.cost,
+            map_minor=o.product.map_minor,
+            max_retail_minor=o.max_retail,
+            retail_minor=o.retail,
+            suggested_retail_minor=o.suggested_retail,
+            in_stock=stock[o.product.id] if o.product.kind == "card_key" else None,
+            updated_at=o.product.updated_at,
+        )
+        for o in prices.offers(session, own, products)
+    ]
 
 
 def explain_out(session: Session, target: Distributor, product_id: int) -> ExplainOut:
@@ -151,6 +186,7 @@ def set_retail(product_id: int, body: RetailIn, who: DistributorUser, request: R
             retail_minor=offer.retail,
             suggested_retail_minor=offer.suggested_retail,
             in_stock=inventory.available_counts(session, [product.id])[product.id],
+            updated_at=product.updated_at,
         )
 
 
@@ -256,17 +292,21 @@ def _scope(session: Session, who: DistributorUser) -> orders.OrderFilter:
 def list_orders(
     who: DistributorUser,
     request: Request,
+    response: Response,
     status: str | None = None,
     distributor_id: int | None = None,
     channel_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(description="Cursor: the X-Next-Cursor of the previous page")] = None,
 ) -> list[OrderOut]:
-    """Orders sold by me and my downline (never another branch), newest first."""
+    """Orders sold by me and my downline (never another branch), newest first, cursor-paginated."""
     with state_of(request).db.transaction(write=False) as session:
         scope = _scope(session, who)
         flt = orders.OrderFilter(seller_ids=scope.seller_ids, status=status, distributor_id=distributor_id, channel_id=channel_id)
-        return [OrderOut.of(o) for o in orders.list_orders(session, flt, limit=limit, before_id=before_id)]
+        rows = orders.list_orders(session, flt, limit=limit, before_id=before_id)
+        if len(rows) == limit:
+            response.headers["X-Next-Cursor"] = str(rows[-1].id)
+        return [OrderOut.of(o) for o in rows]
 
 
 @router.get("/orders/{number}", response_model=OrderDetail)

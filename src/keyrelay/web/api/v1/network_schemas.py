@@ -182,6 +182,12 @@ class OfferOut(BaseModel):
     retail_minor: int
     suggested_retail_minor: int
     in_stock: int | None
+    updated_at: datetime
+
+
+class StockLevelOut(BaseModel):
+    product_id: int
+    in_stock: int
 
 
 class PurchaseIn(BaseModel):
