@@ -1,0 +1,201 @@
+"""The asynchronous client: the same operations as ``Client``, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from keyrelay_client import _api
+from keyrelay_client._core import Call, RetryPolicy, build_headers, error_from, sign, transport_error
+from keyrelay_client.models import Offer, Order, Page, StatementLine, StockLevel, Wallet, WebhookDelivery, WebhookEndpoint
+
+T = TypeVar("T")
+USER_AGENT = "keyrelay-client-python/0.1"
+
+
+class AsyncClient:
+    """``Client`` for asyncio: a distributor's signed connection to the Channel API.
+
+    Every request is signed with the key; creating POSTs carry an
+    ``Idempotency-Key`` (yours or a fresh UUID) that stays the same on every
+    retry, so a retried purchase never buys twice. Use as a context manager or
+    call ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        key_id: str,
+        secret: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        max_retry_after: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.key_id, self._secret = key_id, secret
+        self.retry = RetryPolicy(max_retries=max_retries, max_retry_after=max_retry_after)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT})
+        self._sleep = asyncio.sleep
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        """Send one call with the retry policy; a fresh timestamp, nonce and signature per attempt."""
+        attempt = 0
+        while True:
+            headers = build_headers(call)
+            request = self._http.build_request(call.method, call.path, params=call.params, content=call.body or None, headers=headers)
+            sign(request, self.key_id, self._secret)
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                delay = self.retry.after_exception(call, attempt)
+                if delay is None:
+                    raise transport_error(exc, call) from exc
+            else:
+                if response.is_success:
+                    return call.parse(response)
+                delay = self.retry.after_response(call, attempt, response)
+                if delay is None:
+                    raise error_from(response)
+            attempt += 1
+            await self._sleep(delay)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Any other endpoint (``path`` under ``/api/v1``); the parsed JSON answer.
+
+        A POST or PATCH is retried only when you give it an ``idempotency_key``.
+        """
+        return await self.send(_api.raw(method, path, json=json, params=params, idempotency_key=idempotency_key))
+
+    # --- catalog ---------------------------------------------------------------------------
+    async def list_products(self, updated_since: datetime | str | None = None) -> list[Offer]:
+        """Products you may sell, with your cost, MAP, ceiling, retail and stock."""
+        return await self.send(_api.list_products(updated_since))
+
+    async def sync_products(self, updated_since: datetime | str | None = None) -> tuple[list[Offer], str]:
+        """Products changed since the cursor, and the cursor to pass next time."""
+        return await self.send(_api.sync_products(updated_since))
+
+    async def get_product(self, product_id: int) -> Offer:
+        return await self.send(_api.get_product(product_id))
+
+    async def stock(self) -> list[StockLevel]:
+        """Available keys of every card-key product (cheap to poll)."""
+        return await self.send(_api.stock())
+
+    # --- orders ----------------------------------------------------------------------------
+    async def purchase(
+        self,
+        product_id: int,
+        quantity: int = 1,
+        channel_id: int | None = None,
+        declared_retail_minor: int | None = None,
+        buyer_ref: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Order:
+        """Buy wholesale from your balance; the returned order carries the keys.
+
+        Pass your own ``idempotency_key`` (e.g. your shop's order id) to make the
+        purchase safe to repeat across restarts: the same key always yields the same order.
+        """
+        return await self.send(
+            _api.purchase(
+                product_id,
+                quantity,
+                channel_id=channel_id,
+                declared_retail_minor=declared_retail_minor,
+                buyer_ref=buyer_ref,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def get_order(self, number: str) -> Order:
+        return await self.send(_api.get_order(number))
+
+    async def list_orders(
+        self,
+        status: str | None = None,
+        before_id: int | None = None,
+        *,
+        limit: int = 50,
+        channel_id: int | None = None,
+        distributor_id: int | None = None,
+    ) -> Page[Order]:
+        """One page of your branch's orders, newest first."""
+        call = _api.list_orders(status=status, before_id=before_id, limit=limit, channel_id=channel_id, distributor_id=distributor_id)
+        return await self.send(call)
+
+    async def iter_order_pages(self, status: str | None = None, *, limit: int = 50, **filters: int | None) -> AsyncIterator[Page[Order]]:
+        """Every page, following the cursor until the last."""
+        cursor: int | None = None
+        while True:
+            page = await self.list_orders(status, cursor, limit=limit, **filters)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def iter_orders(self, status: str | None = None, *, limit: int = 50, **filters: int | None) -> AsyncIterator[Order]:
+        """Every order of your branch, newest first, fetched page by page."""
+        async for page in self.iter_order_pages(status, limit=limit, **filters):
+            for order in page.items:
+                yield order
+
+    # --- money -----------------------------------------------------------------------------
+    async def wallet(self, currency: str = "CNY") -> Wallet:
+        return await self.send(_api.wallet(currency))
+
+    async def statement(self, currency: str = "CNY", account: str = "available") -> list[StatementLine]:
+        return await self.send(_api.statement(currency, account))
+
+    # --- webhooks --------------------------------------------------------------------------
+    async def create_webhook(
+        self, url: str, events: Sequence[str], *, description: str | None = None, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """Register an endpoint; keep the returned ``secret`` to verify deliveries."""
+        return await self.send(_api.create_webhook(url, events, description=description, idempotency_key=idempotency_key))
+
+    async def list_webhooks(self) -> list[WebhookEndpoint]:
+        return await self.send(_api.list_webhooks())
+
+    async def get_webhook(self, endpoint_id: int) -> WebhookEndpoint:
+        return await self.send(_api.get_webhook(endpoint_id))
+
+    async def update_webhook(self, endpoint_id: int, **changes: Any) -> WebhookEndpoint:
+        """Change ``url``, ``events``, ``description`` or ``enabled``."""
+        return await self.send(_api.update_webhook(endpoint_id, changes))
+
+    async def delete_webhook(self, endpoint_id: int) -> None:
+        await self.send(_api.delete_webhook(endpoint_id))
+
+    async def test_webhook(self, endpoint_id: int, event_type: str | None = None) -> WebhookDelivery:
+        """Send a test event to the endpoint now."""
+        return await self.send(_api.test_webhook(endpoint_id, event_type))
+
+    async def webhook_deliveries(self, endpoint_id: int) -> list[WebhookDelivery]:
+        return await self.send(_api.webhook_deliveries(endpoint_id))
+
+    async def redeliver(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
+        return await self.send(_api.redeliver(endpoint_id, delivery_id))
