@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,22 +23,26 @@ def main_channel(session: Session) -> Channel:
 
 
 def subsite_channel(session: Session, distributor: Distributor) -> Channel:
-    found = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.kind == "subsite"))
-    if found is None:
-        found = Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite")
-        session.add(found)
-        session.flush()
-    return found
+    query = select(Channel).where(Channel.distributor_id == distributor.id, Channel.kind == "subsite")
+    return _get_or_create(session, query, Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite"))
 
 
 def wholesale_channel(session: Session, distributor: Distributor) -> Channel:
     """Where a distributor's own purchases land unless it names a channel."""
-    found = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == "Wholesale"))
-    if found is None:
-        found = Channel(distributor_id=distributor.id, name="Wholesale", kind="other")
-        session.add(found)
-        session.flush()
-    return found
+    query = select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == "Wholesale")
+    return _get_or_create(session, query, Channel(distributor_id=distributor.id, name="Wholesale", kind="other"))
+
+
+def _get_or_create(session: Session, query: Select[tuple[Channel]], new: Channel) -> Channel:
+    found = session.scalar(query)
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            session.add(new)
+    except IntegrityError:  # concurrent first orders both missed it: the loser uses the winner's row
+        return session.scalars(query).one()
+    return new
 
 
 def create(session: Session, distributor: Distributor, *, name: str, kind: str) -> Channel:

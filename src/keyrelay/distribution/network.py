@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -167,8 +168,11 @@ def join(session: Session, request: JoinRequest, *, max_depth: int) -> Distribut
         status="pending" if invite.requires_approval else "active",
         invite_id=invite.id,
     )
-    session.add(distributor)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(distributor)
+    except IntegrityError as exc:  # a concurrent join took the address after _check_slug looked
+        raise Conflict("this shop address is taken", field="slug") from exc
     distributor.path = f"{parent.path if parent else '/'}{distributor.id}/"
     session.add(Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite"))
     record(
@@ -243,3 +247,14 @@ def update_site(
         raise Conflict("another shop uses this host name", field="host")
     distributor.name, distributor.logo_url = name, logo_url.strip()
     distributor.notice, distributor.contact, distributor.host = notice.strip()[:2000], contact.strip()[:200], clean_host
+
+
+def invites_under(session: Session, parent: Distributor, *, limit: int = 50) -> list[Invite]:
+    """Invites to join directly under ``parent``, newest first (its own list: never another's)."""
+    query = select(Invite).where(Invite.distributor_id == parent.id).order_by(Invite.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def recent_invites(session: Session, *, limit: int = 50) -> list[Invite]:
+    """Every invite in the network, newest first (the operator's view)."""
+    return list(session.scalars(select(Invite).order_by(Invite.id.desc()).limit(limit)))
