@@ -115,11 +115,6 @@ def test_withdrawal_queue_through_the_api(client: TestClient, db: Database, vaul
     assert client.get(f"{API}/admin/ledger/check", headers=admin).json()["ok"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="web/api/v1/payments.py does not pass settings.commission_hold_days to flows.accept_notification (7 days always)",
-)
 def test_the_settlement_hold_follows_the_configured_days(client: TestClient, db: Database, vault: Vault, short_hold: Settings) -> None:
     order, _, _ = _sale_paid_by_callback(client, db, vault, short_hold)
     with db.transaction(write=False) as s:

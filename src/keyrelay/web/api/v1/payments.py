@@ -21,7 +21,14 @@ async def notify(provider: str, request: Request) -> PlainTextResponse:
 
     def apply() -> str:
         with st.db.transaction() as session:
-            return flows.accept_notification(session, provider_name=provider, params=params, providers=st.providers, ip=client_ip(request))
+            return flows.accept_notification(
+                session,
+                provider_name=provider,
+                params=params,
+                providers=st.providers,
+                ip=client_ip(request),
+                commission_hold_days=st.settings.commission_hold_days,
+            )
 
     from starlette.concurrency import run_in_threadpool
 
