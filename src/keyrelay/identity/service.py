@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import jwt
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -61,8 +62,11 @@ def create_user(session: Session, *, email: str, password: str, role: str, displ
     if session.scalar(select(func.count()).select_from(User).where(User.email == address)):
         raise Conflict("an account with this e-mail already exists", field="email")
     user = User(email=address, password_hash=hash_password(password), role=role, display_name=display_name)
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # two sign-ups racing for one address: the loser gets 409, not 500
+            session.add(user)
+    except IntegrityError as exc:
+        raise Conflict("an account with this e-mail already exists", field="email") from exc
     record(session, actor="system", action="user.create", target_type="user", target_id=str(user.id), role=role)
     return user
 
