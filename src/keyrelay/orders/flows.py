@@ -220,15 +220,7 @@ def _apply_payment(session: Session, order: Order, provider: str, provider_ref: 
 def _late_payment(session: Session, order: Order, provider: str, provider_ref: str) -> str:
     """Money for an order that can no longer take it (expired, cancelled, paid twice): flag for refund."""
     try:
-        payments.record_payment(
-            session,
-            order_id=order.id,
-            provider=provider,
-            provider_ref=provider_ref,
-            amount_minor=order.amount_minor,
-            currency=order.currency,
-            status="late",
-        )
+        _record_payment(session, order, provider, provider_ref, "late")
     except Conflict:
         return "duplicate"
     order.needs_attention = True
@@ -239,6 +231,18 @@ def _late_payment(session: Session, order: Order, provider: str, provider_ref: s
     outbox.emit(session, "order.late_payment", {"order": order.number})
     log.warning("late_payment", order=order.number)
     return "late"
+
+
+def _record_payment(session: Session, order: Order, provider: str, provider_ref: str, status: str) -> None:
+    payments.record_payment(
+        session,
+        order_id=order.id,
+        provider=provider,
+        provider_ref=provider_ref,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        status=status,
+    )
 
 
 def _settle(
@@ -253,15 +257,7 @@ def _settle(
 ) -> None:
     """pending → paid → delivered: payment row, the frozen split booked, keys sold, in one go."""
     orders.move(session, order, rules.PAID, paid_at=utcnow())
-    payments.record_payment(
-        session,
-        order_id=order.id,
-        provider=provider,
-        provider_ref=provider_ref,
-        amount_minor=order.amount_minor,
-        currency=order.currency,
-        status="succeeded",
-    )
+    _record_payment(session, order, provider, provider_ref, "succeeded")
     _book_split(session, order, payer, commission_hold_days)
     outbox.emit(session, "order.paid", {"order": order.number, "amount_minor": order.amount_minor, "currency": order.currency})
     product = product or catalog.get_product(session, order.product_id)
