@@ -66,8 +66,10 @@ def new_key(deployment: Deployment, who: Distributor, scopes: tuple[str, ...] = 
     return Key(reply.json()["key_id"], reply.json()["secret"])
 
 
-def stocked_product(admin: Admin, count: int, *, price_minor: int = 1000) -> dict[str, Any]:
-    return admin.create_product(keys=make_keys(count, prefix="CH"), price_minor=price_minor, max_per_order=50, max_per_contact=100000)
+def stocked_product(admin: Admin, count: int, *, price_minor: int = 1000, **fields: Any) -> dict[str, Any]:
+    """A card-key product with ``count`` keys (``CH-…``), limits high enough for any test."""
+    limits = {"max_per_order": 50, "max_per_contact": 100000, **fields}
+    return admin.create_product(keys=make_keys(count, prefix="CH"), price_minor=price_minor, **limits)
 
 
 def canonical(method: str, path_and_query: str, timestamp: str, nonce: str, body: bytes) -> bytes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from .channel_support import Distributor, Key, canonical, new_distributor, new_key, send_signed, sign_headers, stocked_product
@@ -249,3 +250,16 @@ def test_twenty_concurrent_copies_make_one_order(world: World) -> None:
     headers = {**sign_headers(world.key, "POST", PURCHASES, other), "Idempotency-Key": idem, "Content-Type": "application/json"}
     assert_problem(world.a.post(PURCHASES, content=other, headers=headers), 422, "idempotency_key_reused")
     assert len([o for o in _my_orders(world) if o["buyer_ref"] == ref]) == 1
+
+
+def test_stored_responses_keep_no_card_key_in_clear(world: World) -> None:
+    """The replayable first answer of a purchase holds its keys: it is sealed by the vault at rest."""
+    body = _purchase_body(world, f"sealed-{uuid.uuid4().hex[:6]}")
+    headers = {**sign_headers(world.key, "POST", PURCHASES, body), "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+    bought = world.a.post(PURCHASES, content=body, headers=headers)
+    assert bought.status_code == 201, bought.text
+    secret = bought.json()["keys"][0]
+    with psycopg.connect(world.deployment.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        stored = [row[0] for row in conn.execute("SELECT response_body FROM idempotency_records WHERE response_body IS NOT NULL")]
+    assert stored
+    assert all(secret not in text and "CH-" not in text for text in stored)

@@ -1,7 +1,13 @@
-"""HTTP glue for idempotency keys: run a creating POST at most once per (caller, key)."""
+"""HTTP glue for idempotency keys: run a creating POST at most once per (caller, key).
+
+The stored first response is sealed by the vault: a purchase's answer carries
+its card keys and a webhook endpoint's its signing secret, and neither may sit
+in the database in clear text for the 48 h a record is kept.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from keyrelay.kit import idempotency
 from keyrelay.kit.errors import DomainError
+from keyrelay.kit.vault import Vault
 from keyrelay.web.errors import problem_body
 from keyrelay.web.state import client_ip, state_of
 
@@ -49,24 +56,42 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
     with st.db.transaction() as session:
         claimed = idempotency.claim(session, owner=owner, key=key, fingerprint=fingerprint)
     if isinstance(claimed, idempotency.Stored):
-        replay = Response(claimed.body, status_code=claimed.status, media_type=_media(claimed.status))
+        stored = _unseal(st.settings.vault, owner, key, claimed.body)
+        replay = Response(stored, status_code=claimed.status, media_type=_media(claimed.status))
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
     try:
         with st.db.transaction() as session:
             payload = work(session).model_dump(mode="json")
-            idempotency.complete(session, claimed, status=status_code, body=json.dumps(payload))
+            idempotency.complete(session, claimed, status=status_code, body=_seal(st.settings.vault, owner, key, json.dumps(payload)))
         return JSONResponse(payload, status_code=status_code)
     except DomainError as exc:
         # An expected refusal is the answer to this request: keep it, so a retry gets the same one.
         problem = problem_body(exc)
         with st.db.transaction() as session:
-            idempotency.complete(session, claimed, status=exc.status, body=json.dumps(problem))
+            idempotency.complete(session, claimed, status=exc.status, body=_seal(st.settings.vault, owner, key, json.dumps(problem)))
         raise
     except Exception:
         with st.db.transaction() as session:
             idempotency.release(session, claimed)
         raise
+
+
+_SEALED = "vault:"
+
+
+def _aad(owner: str, key: str) -> bytes:
+    return f"idempotency:{owner}:{key}".encode()
+
+
+def _seal(vault: Vault, owner: str, key: str, body: str) -> str:
+    return _SEALED + base64.b64encode(vault.encrypt(body.encode(), _aad(owner, key))).decode()
+
+
+def _unseal(vault: Vault, owner: str, key: str, stored: str) -> str:
+    if not stored.startswith(_SEALED):
+        return stored  # written before responses were sealed
+    return vault.decrypt(base64.b64decode(stored[len(_SEALED) :]), _aad(owner, key)).decode()
 
 
 def _media(status: int) -> str:

@@ -33,8 +33,10 @@ from keyrelay_client.models import (
     StatementLine,
     StockLevel,
     Wallet,
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookSecret,
 )
 from keyrelay_client.signing import canonical_request, signed_headers
 from keyrelay_client.webhooks import sign_webhook, verify_webhook
@@ -65,8 +67,10 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "Wallet",
+    "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookSecret",
     "WebhookVerificationError",
     "canonical_request",
     "sign_webhook",

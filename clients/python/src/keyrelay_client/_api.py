@@ -11,7 +11,17 @@ from typing import Any
 import httpx
 
 from keyrelay_client._core import API, Call, json_body, query, segment
-from keyrelay_client.models import Offer, Order, Page, StatementLine, StockLevel, Wallet, WebhookDelivery, WebhookEndpoint
+from keyrelay_client.models import (
+    Offer,
+    Order,
+    Page,
+    StatementLine,
+    StockLevel,
+    Wallet,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 
 D = f"{API}/distributor"
 
@@ -102,6 +112,10 @@ def _endpoint(response: httpx.Response) -> WebhookEndpoint:
     return WebhookEndpoint.from_dict(response.json())
 
 
+def _delivery(response: httpx.Response) -> WebhookDelivery:
+    return WebhookDelivery.from_json(response.json())
+
+
 def create_webhook(url: str, events: Sequence[str], *, description: str | None, idempotency_key: str | None) -> Call[WebhookEndpoint]:
     body = json_body({"url": url, "events": list(events), "description": description})
     return Call("POST", W, _endpoint, body=body, idempotency_key=idempotency_key or _new_key())
@@ -111,28 +125,36 @@ def list_webhooks() -> Call[list[WebhookEndpoint]]:
     return Call("GET", W, lambda r: [WebhookEndpoint.from_dict(i) for i in r.json()])
 
 
-def get_webhook(endpoint_id: int) -> Call[WebhookEndpoint]:
+def get_webhook(endpoint_id: str) -> Call[WebhookEndpoint]:
     return Call("GET", f"{W}/{segment(endpoint_id)}", _endpoint)
 
 
-def update_webhook(endpoint_id: int, changes: dict[str, Any]) -> Call[WebhookEndpoint]:
+def update_webhook(endpoint_id: str, changes: dict[str, Any]) -> Call[WebhookEndpoint]:
     # The PATCH sets fields to values, so repeating it is harmless: it may be retried.
     return Call("PATCH", f"{W}/{segment(endpoint_id)}", _endpoint, body=json_body(changes), repeatable=True)
 
 
-def delete_webhook(endpoint_id: int) -> Call[None]:
+def delete_webhook(endpoint_id: str) -> Call[None]:
     return Call("DELETE", f"{W}/{segment(endpoint_id)}", lambda r: None)
 
 
-def test_webhook(endpoint_id: int, event_type: str | None) -> Call[WebhookDelivery]:
-    body = json_body({"event_type": event_type}) if event_type else b""
-    return Call("POST", f"{W}/{segment(endpoint_id)}/test", lambda r: WebhookDelivery.from_dict(r.json()), body=body)
+def rotate_webhook_secret(endpoint_id: str) -> Call[WebhookSecret]:
+    return Call("POST", f"{W}/{segment(endpoint_id)}/rotate-secret", lambda r: WebhookSecret.from_dict(r.json()))
 
 
-def webhook_deliveries(endpoint_id: int) -> Call[list[WebhookDelivery]]:
-    return Call("GET", f"{W}/{segment(endpoint_id)}/deliveries", lambda r: [WebhookDelivery.from_dict(i) for i in r.json()])
+def test_webhook(endpoint_id: str) -> Call[WebhookDelivery]:
+    return Call("POST", f"{W}/{segment(endpoint_id)}/test", _delivery)
 
 
-def redeliver(endpoint_id: int, delivery_id: int) -> Call[WebhookDelivery]:
-    path = f"{W}/{segment(endpoint_id)}/deliveries/{segment(delivery_id)}/redeliver"
-    return Call("POST", path, lambda r: WebhookDelivery.from_dict(r.json()))
+def webhook_deliveries(endpoint_id: str, *, status: str | None, before_id: int | None, limit: int) -> Call[Page[WebhookDelivery]]:
+    def parse(response: httpx.Response) -> Page[WebhookDelivery]:
+        cursor = response.headers.get("x-next-cursor")
+        return Page([WebhookDelivery.from_json(d) for d in response.json()], int(cursor) if cursor else None)
+
+    params = query(status=status, before_id=before_id, limit=limit)
+    return Call("GET", f"{W}/{segment(endpoint_id)}/deliveries", parse, params)
+
+
+def redeliver(delivery_id: int) -> Call[WebhookDelivery]:
+    # Redelivery puts the delivery back to "due now": doing it twice leaves the same state, so it may be retried.
+    return Call("POST", f"{W}/deliveries/{segment(delivery_id)}/redeliver", _delivery, repeatable=True)

@@ -12,7 +12,17 @@ import httpx
 
 from keyrelay_client import _api
 from keyrelay_client._core import Call, RetryPolicy, build_headers, error_from, sign, transport_error
-from keyrelay_client.models import Offer, Order, Page, StatementLine, StockLevel, Wallet, WebhookDelivery, WebhookEndpoint
+from keyrelay_client.models import (
+    Offer,
+    Order,
+    Page,
+    StatementLine,
+    StockLevel,
+    Wallet,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 
 T = TypeVar("T")
 USER_AGENT = "keyrelay-client-python/0.1"
@@ -172,30 +182,38 @@ class AsyncClient:
 
     # --- webhooks --------------------------------------------------------------------------
     async def create_webhook(
-        self, url: str, events: Sequence[str], *, description: str | None = None, idempotency_key: str | None = None
+        self, url: str, events: Sequence[str] = (), *, description: str | None = None, idempotency_key: str | None = None
     ) -> WebhookEndpoint:
-        """Register an endpoint; keep the returned ``secret`` to verify deliveries."""
+        """Register an endpoint (``events`` empty: every type). Keep the returned ``secret`` to verify deliveries."""
         return await self.send(_api.create_webhook(url, events, description=description, idempotency_key=idempotency_key))
 
     async def list_webhooks(self) -> list[WebhookEndpoint]:
         return await self.send(_api.list_webhooks())
 
-    async def get_webhook(self, endpoint_id: int) -> WebhookEndpoint:
+    async def get_webhook(self, endpoint_id: str) -> WebhookEndpoint:
         return await self.send(_api.get_webhook(endpoint_id))
 
-    async def update_webhook(self, endpoint_id: int, **changes: Any) -> WebhookEndpoint:
-        """Change ``url``, ``events``, ``description`` or ``enabled``."""
+    async def update_webhook(self, endpoint_id: str, **changes: Any) -> WebhookEndpoint:
+        """Change ``url``, ``events``, ``description`` or ``enabled`` (only the ones given)."""
         return await self.send(_api.update_webhook(endpoint_id, changes))
 
-    async def delete_webhook(self, endpoint_id: int) -> None:
+    async def delete_webhook(self, endpoint_id: str) -> None:
         await self.send(_api.delete_webhook(endpoint_id))
 
-    async def test_webhook(self, endpoint_id: int, event_type: str | None = None) -> WebhookDelivery:
-        """Send a test event to the endpoint now."""
-        return await self.send(_api.test_webhook(endpoint_id, event_type))
+    async def rotate_webhook_secret(self, endpoint_id: str) -> WebhookSecret:
+        """A new secret, shown once; deliveries carry signatures by both for a while."""
+        return await self.send(_api.rotate_webhook_secret(endpoint_id))
 
-    async def webhook_deliveries(self, endpoint_id: int) -> list[WebhookDelivery]:
-        return await self.send(_api.webhook_deliveries(endpoint_id))
+    async def test_webhook(self, endpoint_id: str) -> WebhookDelivery:
+        """Send a ``webhook.test`` event to the endpoint now; the delivery shows what it answered."""
+        return await self.send(_api.test_webhook(endpoint_id))
 
-    async def redeliver(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
-        return await self.send(_api.redeliver(endpoint_id, delivery_id))
+    async def webhook_deliveries(
+        self, endpoint_id: str, *, status: str | None = None, before_id: int | None = None, limit: int = 20
+    ) -> Page[WebhookDelivery]:
+        """The delivery log of an endpoint, newest first, with every attempt."""
+        return await self.send(_api.webhook_deliveries(endpoint_id, status=status, before_id=before_id, limit=limit))
+
+    async def redeliver(self, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery again (any status), with a fresh retry schedule."""
+        return await self.send(_api.redeliver(delivery_id))

@@ -137,32 +137,76 @@ class StatementLine(_Model):
 
 @dataclass(frozen=True)
 class WebhookEndpoint(_Model):
-    """Where events are sent. ``secret`` (``whsec_…``) is present when the server returns it (on creation)."""
+    """Where events are sent. ``secret`` (``whsec_…``) is only present in the answer that created it."""
 
-    id: int
+    id: str
     url: str
     events: list[str] = field(default_factory=list)
+    """Subscribed event types; empty means every type, including ones added later."""
     description: str = ""
     enabled: bool = True
-    secret: str | None = field(default=None, repr=False)
+    disabled_reason: str = ""
+    """Empty while enabled; ``by_owner`` or ``persistent_failure``."""
+    last_success_at: datetime | None = None
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+    secret: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    _datetimes = ("created_at",)
+    _datetimes = ("last_success_at", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class WebhookSecret(_Model):
+    """A rotated signing secret; the previous one keeps signing until ``previous_secret_expires_at``."""
+
+    id: str
+    secret: str = field(repr=False)
+    previous_secret_expires_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    _datetimes = ("previous_secret_expires_at",)
+
+
+@dataclass(frozen=True)
+class WebhookAttempt(_Model):
+    """One HTTP try of a delivery: what the endpoint answered and how fast."""
+
+    succeeded: bool
+    status_code: int | None = None
+    latency_ms: int = 0
+    response_excerpt: str = ""
+    error: str = ""
+    at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    _datetimes = ("at",)
 
 
 @dataclass(frozen=True)
 class WebhookDelivery(_Model):
-    """One event sent (or being retried) to an endpoint."""
+    """One event for one endpoint, with every attempt made so far."""
 
     id: int
+    endpoint_id: str = ""
+    event_id: str = ""
+    """Sent as ``webhook-id``: the same on every retry, so receivers de-duplicate on it."""
     event_type: str = ""
     status: str = ""
-    attempts: int = 0
+    """pending | failed (retry scheduled) | succeeded | dead (gave up)."""
+    attempt_count: int = 0
+    next_attempt_at: datetime | None = None
     created_at: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    attempts: list[WebhookAttempt] = field(default_factory=list, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    _datetimes = ("created_at",)
+    _datetimes = ("next_attempt_at", "created_at")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WebhookDelivery:
+        delivery = cls.from_dict(data)
+        return dataclasses.replace(delivery, attempts=[WebhookAttempt.from_dict(a) for a in data.get("attempts", [])])
 
 
 T = TypeVar("T")
@@ -191,6 +235,8 @@ __all__ = [
     "StatementLine",
     "StockLevel",
     "Wallet",
+    "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookSecret",
 ]
