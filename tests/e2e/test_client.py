@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -25,6 +27,8 @@ from keyrelay_client import (
     OutOfStock,
     PermissionDenied,
     ValidationError,
+    WebhookVerificationError,
+    verify_webhook,
 )
 
 from .channel_support import ALL_SCOPES, Distributor, Key, new_distributor, new_key, stocked_product
@@ -46,7 +50,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, test_secrets: dict[str, str]) -> Iterator[World]:
-    factory = deployments(tmp_path_factory, test_secrets)
+    webhooks = {
+        "KEYRELAY_WEBHOOKS_ALLOW_PRIVATE": "true",
+        "KEYRELAY_WEBHOOKS_BACKOFF_SCALE": "0.01",
+        "KEYRELAY_WORKER_INTERVAL_SECONDS": "0.2",
+    }
+    factory = deployments(tmp_path_factory, {**test_secrets, **webhooks})
     deployment = next(factory)("postgresql")
     admin = deployment.admin()
     product = stocked_product(admin, 120, price_minor=1500)
@@ -198,3 +207,67 @@ def test_latency_of_a_signed_wholesale_order(client: Client, world: World) -> No
     median, p95 = statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
     print(f"\nsigned wholesale order via keyrelay-client, PostgreSQL, n={len(samples)}: median {median:.1f} ms, p95 {p95:.1f} ms")
     assert median < 1000, samples
+
+
+class Receiver:
+    """A local webhook receiver recording every request (headers, raw body)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        received = self.got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_webhook_endpoints_and_deliveries(client: Client, world: World) -> None:
+    if httpx.get(f"{world.deployment.url}/api/v1/distributor/webhooks", headers=world.who.bearer).status_code == 404:
+        pytest.skip("this build has no /api/v1/distributor/webhooks yet")
+    receiver = Receiver()
+    try:
+        made = client.create_webhook(receiver.url, ["webhook.test", "stock.changed"], description="client test")
+        assert made.secret is not None
+        assert made.secret.startswith("whsec_")
+        assert set(made.events) == {"stock.changed", "webhook.test"}
+        assert made.id in {e.id for e in client.list_webhooks()}
+        assert client.get_webhook(made.id).secret is None, "the secret is shown once"
+        assert client.update_webhook(made.id, description="renamed").description == "renamed"
+
+        sent = client.test_webhook(made.id)
+        assert sent.event_type == "webhook.test"
+        assert sent.status == "succeeded"
+        assert sent.attempts[0].status_code == 204
+        headers, body = next((h, b) for h, b in receiver.got if h["webhook-id"] == sent.event_id)
+        event = verify_webhook(made.secret, headers, body)
+        assert event["type"] == "webhook.test"
+        with pytest.raises(WebhookVerificationError):
+            verify_webhook(made.secret, headers, body + b" ")
+
+        log = client.webhook_deliveries(made.id)
+        assert sent.id in {d.id for d in log}
+        again = client.redeliver(sent.id)
+        assert again.id == sent.id
+        deadline = time.monotonic() + 15
+        while sum(1 for h, _ in receiver.got if h["webhook-id"] == sent.event_id) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sum(1 for h, _ in receiver.got if h["webhook-id"] == sent.event_id) == 2, "redelivered with the same webhook-id"
+
+        rotated = client.rotate_webhook_secret(made.id)
+        assert rotated.secret.startswith("whsec_")
+        assert rotated.secret != made.secret
+        client.delete_webhook(made.id)
+        with pytest.raises(NotFoundError):
+            client.get_webhook(made.id)
+    finally:
+        receiver.server.shutdown()
