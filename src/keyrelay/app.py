@@ -73,9 +73,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(api_router)
     _add_health(app, state)
     from keyrelay.web.console.routes import router as console_router
+    from keyrelay.web.distributor_console.routes import router as distributor_console_router
     from keyrelay.web.storefront.routes import router as storefront_router
 
     app.include_router(console_router)
+    app.include_router(distributor_console_router)
     app.include_router(storefront_router)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     return app

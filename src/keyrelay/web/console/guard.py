@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from keyrelay.kit.errors import DomainError
-from keyrelay.web.console.session import LoginRequired, NotOperator, csrf_token, login_redirect, open_session, refresh_cookie
+from keyrelay.web.console.session import (
+    OPERATOR_AREA,
+    Area,
+    LoginRequired,
+    WrongRole,
+    csrf_token,
+    login_redirect,
+    open_session,
+    refresh_cookie,
+)
 from keyrelay.web.console.views import render_console_error, render_forbidden
 from keyrelay.web.state import state_of
 
@@ -26,18 +35,25 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class ConsoleRoute(APIRoute):
-    """Operator session required; CSRF checked on POST; domain errors become readable pages."""
+    """Operator session required; CSRF checked on POST; domain errors become readable pages.
+
+    Subclasses set ``area`` to admit another role with the same machinery.
+    """
+
+    area: ClassVar[Area] = OPERATOR_AREA
 
     def get_route_handler(self) -> Handler:
         inner = super().get_route_handler()
+        area = self.area
+        template = area.error_template
 
         async def guarded(request: Request) -> Response:
             try:
-                console = await run_in_threadpool(open_session, request)
+                console = await run_in_threadpool(open_session, request, area)
             except LoginRequired:
-                return login_redirect(request)
-            except NotOperator:
-                return render_forbidden(request, "not_operator")
+                return login_redirect(request, area)
+            except WrongRole:
+                return render_forbidden(request, area.wrong_role, template=template)
             request.state.console = console
             if request.method == "POST":
                 # Parsed once here with the console's limits; FastAPI reuses the cached form.
@@ -45,12 +61,12 @@ class ConsoleRoute(APIRoute):
                 sent = str(form.get("csrf") or "")
                 # The form was signed with the token the browser holds, even if this request renews it.
                 if not hmac.compare_digest(sent, csrf_token(state_of(request).jwt_secret, console.sent_token)):
-                    return refresh_cookie(render_forbidden(request, "csrf"), request, console)
+                    return refresh_cookie(render_forbidden(request, "csrf", template=template), request, console)
             try:
                 response = await inner(request)
             except DomainError as exc:
                 # The handler's transaction rolled back: nothing changed.
-                response = render_console_error(request, exc)
+                response = render_console_error(request, exc, template=template)
             return refresh_cookie(response, request, console)
 
         return guarded

@@ -1,4 +1,4 @@
-"""Console pages for orders: filtered list, detail with timeline and payments, key reveal, cancel."""
+"""Console pages for orders: filtered list, detail with timeline and payments, key reveal, cancel, refund, manual delivery."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keyrelay.catalog import service as catalog
+from keyrelay.kit.errors import DomainError
 from keyrelay.orders import flows, rules
 from keyrelay.orders import service as orders
 from keyrelay.payments import service as payments
+from keyrelay.web.console import forms, wording
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
 from keyrelay.web.console.views import page
@@ -20,6 +22,7 @@ from keyrelay.web.state import client_ip, state_of
 router = APIRouter(route_class=ConsoleRoute)
 PER_PAGE = 50
 STATUSES = tuple(rules.TRANSITIONS)
+REFUNDABLE = frozenset({rules.PAID, rules.DELIVERED})
 
 
 def _filters(request: Request) -> tuple[orders.OrderFilter, dict[str, str], int | None]:
@@ -73,6 +76,9 @@ def _detail(request: Request, number: str, *, status_code: int = 200, **extra: A
         order = orders.get_by_number(session, number)
         events = orders.timeline(session, order.id)
         paid = payments.payments_for_order(session, order.id)
+        kind = catalog.get_product(session, order.product_id).kind
+    extra.setdefault("errors", {})
+    extra.setdefault("form", {})
     return page(
         request,
         "console/order_detail.html",
@@ -83,6 +89,8 @@ def _detail(request: Request, number: str, *, status_code: int = 200, **extra: A
         payments=paid,
         keys_visible=order.status in rules.VISIBLE_KEYS,
         can_cancel=order.status == rules.PENDING,
+        can_refund=order.status in REFUNDABLE,
+        can_deliver=order.status == rules.PAID and kind == "manual",
         flash_code=request.query_params.get("done", ""),
         **extra,
     )
@@ -113,3 +121,38 @@ def cancel_order(request: Request, number: str) -> Response:
         flows.cancel(session, order, actor=operator(request).actor)
         number = order.number
     return RedirectResponse(f"/admin/orders/{number}?done=cancelled", status_code=303)
+
+
+@router.post("/orders/{number}/refund", response_class=HTMLResponse)
+def refund_order(request: Request, number: str, form: forms.Posted) -> Response:
+    """Money back to the payer and the whole split reversed (uplines included); delivered keys are voided."""
+    reason = forms.text(form, "reason").strip()[:200]
+    try:
+        with state_of(request).db.transaction() as session:
+            order = orders.get_by_number(session, number)
+            flows.refund(session, order, actor=operator(request).actor, reason=reason)
+            number = order.number
+    except DomainError as exc:
+        if exc.code == "not_found":
+            raise
+        errors = wording.errors_of(request, exc, state_of(request).settings.currency)
+        return _detail(request, number, status_code=exc.status, errors=errors, form=form)
+    return RedirectResponse(f"/admin/orders/{number}?done=refunded", status_code=303)
+
+
+@router.post("/orders/{number}/deliver", response_class=HTMLResponse)
+def deliver_manually(request: Request, number: str, form: forms.Posted) -> Response:
+    """Hand over a paid manual-delivery order's goods (one item per line); stored encrypted."""
+    st = state_of(request)
+    try:
+        with st.db.transaction() as session:
+            order = orders.get_by_number(session, number)
+            flows.deliver_manually(
+                session, order, content=forms.text(form, "content"), vault=st.settings.vault, actor=operator(request).actor
+            )
+            number = order.number
+    except DomainError as exc:
+        if exc.code == "not_found":
+            raise
+        return _detail(request, number, status_code=exc.status, errors=wording.errors_of(request, exc, st.settings.currency))
+    return RedirectResponse(f"/admin/orders/{number}?done=delivered", status_code=303)

@@ -37,7 +37,8 @@ def audit_log(request: Request, action: str = "") -> HTMLResponse:
 
 @router.get("/books", response_class=HTMLResponse)
 def books(request: Request) -> HTMLResponse:
-    """Reconciliation: every transaction balances, the books sum to zero, wallet caches agree."""
+    """Reconciliation: every transaction balances, the books sum to zero, wallet caches agree; the trial balance."""
     with state_of(request).db.transaction(write=False) as session:
         report = ledger.check_books(session)
-    return page(request, "console/books.html", section="books", report=report)
+        accounts = ledger.trial_balance(session)
+    return page(request, "console/books.html", section="books", report=report, accounts=accounts)

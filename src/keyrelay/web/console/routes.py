@@ -11,15 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from keyrelay.identity import service as identity
-from keyrelay.kit.errors import Unauthorized
-from keyrelay.web.console import categories, dashboard, keys, orders, people, products, records
+from keyrelay.web.console import categories, dashboard, keys, money, network, orders, people, products, records
 from keyrelay.web.console.guard import ConsoleRoute
-from keyrelay.web.console.session import LOGIN_PATH, clear_session_cookie, safe_next, set_session_cookie
+from keyrelay.web.console.session import LOGIN_PATH, OPERATOR_AREA, clear_session_cookie, safe_next
+from keyrelay.web.console.signin import sign_in
 from keyrelay.web.pages import render
-from keyrelay.web.state import client_ip, state_of
 
-MAX_EMAIL, MAX_PASSWORD = 254, 1024
 public = APIRouter()
 signed_in = APIRouter(route_class=ConsoleRoute)
 
@@ -45,24 +42,7 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     """Check the password (throttled per IP), then hand the browser an HttpOnly session cookie."""
-    st = state_of(request)
-    next_path = safe_next(next)
-    wait = st.lookup_throttle.hit(f"login:{client_ip(request)}")
-    if wait:
-        return _login_page(request, next_path=next_path, email=email, error="rate_limited", status_code=429, retry_after=wait)
-    try:
-        if len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
-            raise Unauthorized("wrong e-mail or password")  # do not spend argon2 time on megabyte inputs
-        with st.db.transaction(write=False) as session:
-            user = identity.authenticate(session, email=email, password=password)
-    except Unauthorized:
-        return _login_page(request, next_path=next_path, email=email, error="unauthorized", status_code=401)
-    if user.role != "operator":
-        return _login_page(request, next_path=next_path, email=email, error="not_operator", status_code=403)
-    token = identity.issue_token(user, secret=st.jwt_secret, ttl_seconds=st.settings.jwt_ttl_seconds)
-    response = RedirectResponse(next_path, status_code=303)
-    set_session_cookie(response, request, token)
-    return response
+    return sign_in(request, OPERATOR_AREA, _login_page, email=email, password=password, next_path=next)
 
 
 @signed_in.post("/logout")
@@ -72,6 +52,7 @@ def logout(request: Request) -> Response:
     return response
 
 
+PAGES = (dashboard, categories, products, keys, orders, people, records, network, money)
 router = APIRouter(include_in_schema=False)
-for part in (public, signed_in, *(module.router for module in (dashboard, categories, products, keys, orders, people, records))):
+for part in (public, signed_in, *(module.router for module in PAGES)):
     router.include_router(part, prefix="/admin")

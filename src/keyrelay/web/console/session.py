@@ -18,23 +18,41 @@ from keyrelay.kit.errors import NotFound, Unauthorized
 from keyrelay.web.auth import SESSION_COOKIE
 from keyrelay.web.state import state_of
 
-LOGIN_PATH = "/admin/login"
-HOME_PATH = "/admin"
+
+@dataclass(frozen=True)
+class Area:
+    """One signed-in part of the site: the single role it admits and where its pages live.
+
+    The operator console and the distributor console share the cookie, the
+    CSRF binding and the sliding refresh; only these facts differ.
+    """
+
+    role: str
+    home_path: str
+    login_path: str
+    error_template: str
+    wrong_role: str
+    """Code of the 403 page for someone signed in with another role."""
+
+
+OPERATOR_AREA = Area("operator", "/admin", "/admin/login", "console/error.html", "not_operator")
+LOGIN_PATH = OPERATOR_AREA.login_path
+HOME_PATH = OPERATOR_AREA.home_path
 
 
 class LoginRequired(Exception):
     """No usable session: send the browser to the login page."""
 
 
-class NotOperator(Exception):
-    """Signed in, but not as an operator."""
+class WrongRole(Exception):
+    """Signed in, but with a role this area does not admit."""
 
 
 @dataclass(frozen=True)
 class ConsoleSession:
-    """The signed-in operator of this request and the token their pages must carry."""
+    """The signed-in user of this request and the token their pages must carry."""
 
-    operator: Principal
+    user: Principal
     token: str
     sent_token: str
     """The token the browser sent: this request's forms were signed with it."""
@@ -50,18 +68,18 @@ def csrf_token(secret: bytes, session_token: str) -> str:
     return hmac.new(secret, session_token.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def safe_next(path: str | None) -> str:
+def safe_next(path: str | None, area: Area = OPERATOR_AREA) -> str:
     """Where to go after login: only a path on this site, never ``//host`` or ``https://...``."""
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or any(ord(c) < 32 for c in path):
-        return HOME_PATH
-    return HOME_PATH if path.startswith(LOGIN_PATH) else path  # never back to the login form itself
+        return area.home_path
+    return area.home_path if path.startswith(area.login_path) else path  # never back to the login form itself
 
 
-def login_redirect(request: Request) -> RedirectResponse:
+def login_redirect(request: Request, area: Area = OPERATOR_AREA) -> RedirectResponse:
     """Back to the login page, remembering the page asked for (GET only: a POST cannot be replayed)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    next_path = safe_next(target) if request.method == "GET" else HOME_PATH
-    return RedirectResponse(f"{LOGIN_PATH}?next={quote(next_path, safe='')}", status_code=303)
+    next_path = safe_next(target, area) if request.method == "GET" else area.home_path
+    return RedirectResponse(f"{area.login_path}?next={quote(next_path, safe='')}", status_code=303)
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
@@ -88,10 +106,10 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
-def open_session(request: Request) -> ConsoleSession:
+def open_session(request: Request, area: Area = OPERATOR_AREA) -> ConsoleSession:
     """Check the cookie and the account behind it; re-issue the token past half its lifetime.
 
-    The account is read on every request so a deactivated or demoted operator
+    The account is read on every request so a deactivated or demoted user
     loses the console at once instead of when their token expires.
     """
     st = state_of(request)
@@ -109,8 +127,8 @@ def open_session(request: Request) -> ConsoleSession:
             raise LoginRequired from exc
         if not user.is_active:
             raise LoginRequired
-        if user.role != "operator":
-            raise NotOperator
+        if user.role != area.role:
+            raise WrongRole
         principal = Principal(user_id=user.id, role=user.role, email=user.email)
         # The signature was verified just above; this second read only fetches the expiry.
         expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
@@ -126,6 +144,11 @@ def current(request: Request) -> ConsoleSession:
     return found
 
 
+def signed_in(request: Request) -> Principal:
+    """The signed-in user (of the role the page's area admits)."""
+    return current(request).user
+
+
 def operator(request: Request) -> Principal:
     """Dependency: the signed-in operator."""
-    return current(request).operator
+    return current(request).user

@@ -24,7 +24,7 @@ def page(request: Request, template: str, *, status_code: int = 200, secret: boo
         request,
         template,
         status_code=status_code,
-        me=console.operator if console else None,
+        me=console.user if console else None,
         csrf=csrf_token(state_of(request).jwt_secret, console.token) if console else "",
         **context,
     )
@@ -33,11 +33,11 @@ def page(request: Request, template: str, *, status_code: int = 200, secret: boo
     return response
 
 
-def render_forbidden(request: Request, reason: str) -> HTMLResponse:
-    """403 with a reason the template explains: ``csrf`` (stale or forged form) or ``not_operator``."""
-    return page(request, "console/error.html", status_code=403, code=reason, detail="")
+def render_forbidden(request: Request, reason: str, *, template: str = "console/error.html") -> HTMLResponse:
+    """403 with a reason the template explains: ``csrf`` (stale or forged form) or the area's wrong-role code."""
+    return page(request, template, status_code=403, code=reason, detail="")
 
 
-def render_console_error(request: Request, exc: DomainError) -> HTMLResponse:
+def render_console_error(request: Request, exc: DomainError, *, template: str = "console/error.html") -> HTMLResponse:
     """A domain error as a console page (the template words common codes in the user's language)."""
-    return page(request, "console/error.html", status_code=exc.status, code=exc.code, detail=exc.detail)
+    return page(request, template, status_code=exc.status, code=exc.code, detail=exc.detail)
