@@ -43,24 +43,28 @@ MAX_UPLOAD = 64 * 1024 * 1024
 
 @router.get("/categories", response_model=list[CategoryOut])
 def list_categories(who: Operator, request: Request) -> list[CategoryOut]:
+    """Every category, inactive ones included."""
     with state_of(request).db.transaction(write=False) as session:
         return [CategoryOut.of(c) for c in catalog.list_categories(session, active_only=False)]
 
 
 @router.post("/categories", response_model=CategoryOut, status_code=201)
 def create_category(body: CategoryIn, who: Operator, request: Request) -> CategoryOut:
+    """A new category (the slug must be unique)."""
     with state_of(request).db.transaction() as session:
         return CategoryOut.of(catalog.create_category(session, body, actor=who.actor))
 
 
 @router.put("/categories/{category_id}", response_model=CategoryOut)
 def update_category(category_id: int, body: CategoryIn, who: Operator, request: Request) -> CategoryOut:
+    """Rename, reorder, describe or deactivate a category."""
     with state_of(request).db.transaction() as session:
         return CategoryOut.of(catalog.update_category(session, category_id, body, actor=who.actor))
 
 
 @router.get("/products", response_model=list[ProductOut])
 def list_products(who: Operator, request: Request) -> list[ProductOut]:
+    """Every product, inactive ones included, with stock."""
     with state_of(request).db.transaction(write=False) as session:
         products = catalog.list_products(session, active_only=False)
         stock = inventory.available_counts(session, [p.id for p in products])
@@ -69,6 +73,7 @@ def list_products(who: Operator, request: Request) -> list[ProductOut]:
 
 @router.post("/products", response_model=ProductOut, status_code=201)
 def create_product(body: ProductIn, who: Operator, request: Request) -> ProductOut:
+    """A new product with its main-site price, supply price, MAP and limits."""
     st = state_of(request)
     with st.db.transaction() as session:
         return ProductOut.of(catalog.create_product(session, body, actor=who.actor, vault=st.settings.vault), 0)
@@ -76,6 +81,7 @@ def create_product(body: ProductIn, who: Operator, request: Request) -> ProductO
 
 @router.put("/products/{product_id}", response_model=ProductOut)
 def update_product(product_id: int, body: ProductIn, who: Operator, request: Request) -> ProductOut:
+    """Change a product's prices, limits or status."""
     st = state_of(request)
     with st.db.transaction() as session:
         product = catalog.update_product(session, product_id, body, actor=who.actor, vault=st.settings.vault)
@@ -84,6 +90,7 @@ def update_product(product_id: int, body: ProductIn, who: Operator, request: Req
 
 @router.get("/products/{product_id}/stock", response_model=StockOut)
 def product_stock(product_id: int, who: Operator, request: Request) -> StockOut:
+    """Key counts of a product: available, reserved, sold, and whether stock is low."""
     with state_of(request).db.transaction(write=False) as session:
         product = catalog.get_product(session, product_id)
         counts = inventory.stock_counts(session, [product.id])[product.id]
@@ -171,6 +178,7 @@ def list_orders(
 
 @router.get("/orders/{number}", response_model=OrderDetail)
 def get_order(number: str, who: Operator, request: Request) -> OrderDetail:
+    """Any order with its keys and timeline (reading the keys is audited)."""
     st = state_of(request)
     with st.db.transaction() as session:
         return detail(session, st, orders.get_by_number(session, number), actor=who.actor, ip=client_ip(request))
@@ -178,6 +186,7 @@ def get_order(number: str, who: Operator, request: Request) -> OrderDetail:
 
 @router.post("/orders/{number}/cancel", response_model=OrderOut)
 def cancel_order(number: str, who: Operator, request: Request) -> OrderOut:
+    """Cancel an unpaid order; its keys return to stock."""
     with state_of(request).db.transaction() as session:
         order = orders.get_by_number(session, number)
         flows.cancel(session, order, actor=who.actor)
@@ -196,6 +205,7 @@ def deliver_manually(number: str, body: ManualDeliveryIn, who: Operator, request
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(body: UserIn, who: Operator, request: Request) -> UserOut:
+    """An account of any role (operator, supplier, distributor, buyer)."""
     with state_of(request).db.transaction() as session:
         user = identity.create_user(session, email=body.email, password=body.password, role=body.role, display_name=body.display_name)
         return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)
@@ -230,6 +240,7 @@ def credit_wallet(user_id: int, body: CreditIn, who: Operator, request: Request)
 def audit_log(
     who: Operator, request: Request, action: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[AuditOut]:
+    """Who did what to which object, newest first, with filters."""
     with state_of(request).db.transaction(write=False) as session:
         return [
             AuditOut(
@@ -248,6 +259,7 @@ def audit_log(
 
 @router.get("/ledger/check", response_model=BooksOut)
 def ledger_check(who: Operator, request: Request) -> BooksOut:
+    """Trial balance: every transaction balanced, totals per currency."""
     with state_of(request).db.transaction(write=False) as session:
         report = ledger.check_books(session)
         return BooksOut(

@@ -36,6 +36,7 @@ def register(body: RegisterIn, request: Request) -> UserOut:
 
 @router.get("/me", response_model=UserOut)
 def me(who: CurrentUser, request: Request) -> UserOut:
+    """The signed-in user (or the API key's owner): id, e-mail, role."""
     with state_of(request).db.transaction(write=False) as session:
         user = identity.get_user(session, who.user_id)
         return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)

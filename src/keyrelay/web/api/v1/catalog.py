@@ -14,12 +14,14 @@ router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 @router.get("/categories", response_model=list[CategoryOut])
 def list_categories(request: Request) -> list[CategoryOut]:
+    """Active categories, in display order."""
     with state_of(request).db.transaction(write=False) as session:
         return [CategoryOut.of(c) for c in catalog.list_categories(session)]
 
 
 @router.get("/products", response_model=list[ProductOut])
 def list_products(request: Request, category_id: int | None = None) -> list[ProductOut]:
+    """Active products with their main-site price and stock (``category_id`` narrows to one category)."""
     with state_of(request).db.transaction(write=False) as session:
         products = catalog.list_products(session, category_id=category_id)
         stock = inventory.available_counts(session, [p.id for p in products])
@@ -28,6 +30,7 @@ def list_products(request: Request, category_id: int | None = None) -> list[Prod
 
 @router.get("/products/{product_id}", response_model=ProductOut)
 def get_product(product_id: int, request: Request) -> ProductOut:
+    """One active product with its main-site price and stock."""
     with state_of(request).db.transaction(write=False) as session:
         product = catalog.get_product(session, product_id, active_only=True)
         return ProductOut.of(product, inventory.available_counts(session, [product.id])[product.id])

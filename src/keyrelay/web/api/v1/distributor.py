@@ -67,6 +67,7 @@ def _me(session: Session, who: DistributorUser) -> Distributor:
 
 @router.get("/me", response_model=DistributorOut)
 def me(who: DistributorUser, request: Request) -> DistributorOut:
+    """My distributor profile: level, status, parent and sub-site settings."""
     with state_of(request).db.transaction(write=False) as session:
         return DistributorOut.of(_me(session, who))
 
@@ -192,6 +193,7 @@ def set_retail(product_id: int, body: RetailIn, who: DistributorUser, request: R
 
 @router.get("/child-prices", response_model=list[PriceRuleOut])
 def list_child_prices(who: DistributorUser, request: Request) -> list[PriceRuleOut]:
+    """The price rules my direct children buy at (per product and the default)."""
     with state_of(request).db.transaction(write=False) as session:
         return [PriceRuleOut(product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.child_rules(session, _me(session, who))]
 
@@ -238,12 +240,14 @@ def create_invite(body: InviteIn, who: DistributorUser, request: Request) -> Inv
 
 @router.get("/channels", response_model=list[ChannelOut])
 def list_channels(who: DistributorUser, request: Request) -> list[ChannelOut]:
+    """My named sales channels (orders are attributed to one)."""
     with state_of(request).db.transaction(write=False) as session:
         return [ChannelOut.of(c) for c in channels.list_for(session, _me(session, who))]
 
 
 @router.post("/channels", response_model=ChannelOut, status_code=201)
 def create_channel(body: ChannelIn, who: DistributorUser, request: Request) -> ChannelOut:
+    """A named sales channel (e.g. a Taobao shop) to attribute orders and API keys to."""
     with state_of(request).db.transaction() as session:
         return ChannelOut.of(channels.create(session, _me(session, who), name=body.name, kind=body.kind))
 
@@ -354,6 +358,7 @@ def statement(
     currency: str = "CNY",
     account: Annotated[str, Query(pattern="^(available|pending)$")] = "available",
 ) -> list[StatementLineOut]:
+    """Ledger lines of my available (default) or pending account."""
     with state_of(request).db.transaction() as session:
         target = (
             ledger.wallet(session, who.user_id, currency.upper())
@@ -384,6 +389,7 @@ def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Reques
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
 def list_withdrawals(who: DistributorUser, request: Request) -> list[WithdrawalOut]:
+    """My payout requests and their status."""
     with state_of(request).db.transaction(write=False) as session:
         return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, user_id=who.user_id)]
 

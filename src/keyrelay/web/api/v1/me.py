@@ -14,6 +14,7 @@ router = APIRouter(prefix="/me", tags=["me"])
 
 @router.get("/wallet", response_model=WalletOut)
 def my_wallet(who: CurrentUser, request: Request, currency: str = "CNY") -> WalletOut:
+    """The caller's prepaid wallet balance in one currency."""
     with state_of(request).db.transaction() as session:
         account = ledger.wallet(session, who.user_id, currency.upper())
         return WalletOut(user_id=who.user_id, currency=account.currency, balance_minor=account.balance_minor)

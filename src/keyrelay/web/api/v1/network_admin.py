@@ -75,6 +75,7 @@ def change_status(
 
 @router.post("/invites", response_model=InviteOut, status_code=201)
 def create_invite(body: AdminInviteIn, who: Operator, request: Request) -> InviteOut:
+    """An invite link for a level-1 distributor, or one under ``parent_id``."""
     st = state_of(request)
     with st.db.transaction() as session:
         invite = network.create_invite(
@@ -91,6 +92,7 @@ def create_invite(body: AdminInviteIn, who: Operator, request: Request) -> Invit
 
 @router.get("/level-prices", response_model=list[PriceRuleOut])
 def list_level_prices(who: Operator, request: Request) -> list[PriceRuleOut]:
+    """What each distributor level pays the platform (per product and defaults)."""
     with state_of(request).db.transaction(write=False) as session:
         return [PriceRuleOut(level=r.level, product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.level_rules(session)]
 
@@ -115,12 +117,14 @@ def set_level_price(body: LevelPriceIn, who: Operator, request: Request) -> Pric
 
 @router.get("/prices/explain", response_model=ExplainOut)
 def explain(who: Operator, request: Request, distributor_id: int, product_id: int) -> ExplainOut:
+    """The price chain of one product for one distributor: who pays and earns what per unit."""
     with state_of(request).db.transaction(write=False) as session:
         return explain_out(session, network.get(session, distributor_id), product_id)
 
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
 def withdrawal_queue(who: Operator, request: Request, status: str | None = "requested") -> list[WithdrawalOut]:
+    """Payout requests to decide (``status`` empty: all)."""
     with state_of(request).db.transaction(write=False) as session:
         return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, status=status or None)]
 
@@ -144,6 +148,7 @@ def decide_withdrawal(withdrawal_id: int, decision: str, body: WithdrawalDecisio
 
 @router.get("/accounts/{user_id}", response_model=WalletSummaryOut)
 def account_summary(user_id: int, who: Operator, request: Request, currency: str = "CNY") -> WalletSummaryOut:
+    """A user's available, pending and locked money in one currency."""
     with state_of(request).db.transaction() as session:
         s = ledger.wallet_summary(session, user_id, currency.upper())
         return WalletSummaryOut(currency=s.currency, available_minor=s.available, pending_minor=s.pending, locked_minor=s.locked)
@@ -157,6 +162,7 @@ def account_statement(
     currency: str = "CNY",
     account: Annotated[str, Query(pattern="^(available|pending)$")] = "available",
 ) -> list[StatementLineOut]:
+    """Ledger lines of a user's available or pending account."""
     with state_of(request).db.transaction() as session:
         cur = currency.upper()
         target = ledger.wallet(session, user_id, cur) if account == "available" else ledger.pending_account(session, user_id, cur)

@@ -11,7 +11,9 @@ from keyrelay.web.state import client_ip, state_of
 router = APIRouter(prefix="/payments", tags=["payments"])
 
 
-@router.api_route("/{provider}/notify", methods=["GET", "POST"], response_class=PlainTextResponse)
+# Two routes rather than one with two methods: each needs its own OpenAPI operationId.
+@router.get("/{provider}/notify", response_class=PlainTextResponse)
+@router.post("/{provider}/notify", response_class=PlainTextResponse)
 async def notify(provider: str, request: Request) -> PlainTextResponse:
     """Asynchronous payment notification (form fields or query string, as 易支付 sends them)."""
     params = dict(request.query_params)
