@@ -88,7 +88,11 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    """Map every error to problem+json, and say so in the OpenAPI document."""
+    from keyrelay.web import openapi
+
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+    openapi.install(app)

@@ -193,7 +193,10 @@ class StockLevelOut(BaseModel):
 class PurchaseIn(BaseModel):
     """A wholesale purchase paid from the distributor's balance; keys come back in the response."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"product_id": 3, "quantity": 1, "buyer_ref": "T1001", "declared_retail_minor": 5800}]},
+    )
     product_id: int = Field(gt=0)
     quantity: int = Field(ge=1, le=1000, strict=True)
     channel_id: int | None = None
