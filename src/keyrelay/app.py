@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(state.db, interval=settings.worker_interval_seconds) if run_worker else None
+        worker = Worker(state.db, interval=settings.worker_interval_seconds, settings=settings) if run_worker else None
         if worker:
             worker.start_thread()
         yield

@@ -96,7 +96,7 @@ def worker() -> None:
     from keyrelay.worker import Worker
 
     settings = _settings()
-    loop = Worker(Database(settings.resolved_database_url), interval=settings.worker_interval_seconds)
+    loop = Worker(Database(settings.resolved_database_url), interval=settings.worker_interval_seconds, settings=settings)
     with contextlib.suppress(KeyboardInterrupt):
         loop.run()
 

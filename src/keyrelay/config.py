@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     """API requests per client IP (``limits`` notation, e.g. ``100/second``)."""
     rate_limit_per_key: str = "300/minute"
     """API requests per API key."""
+    webhooks_allow_private: bool = False
+    """Let webhook URLs reach private, loopback and link-local addresses (LAN receivers, tests)."""
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """Per-request timeout of a webhook delivery."""
+    webhooks_backoff_scale: float = Field(default=1.0, ge=0, le=10)
+    """Multiplies the webhook retry schedule (about a day at 1.0; tests use 0.01 or 0)."""
     log_json: bool = False
     """Emit JSON log lines (for log shippers) instead of human-readable ones."""
 

@@ -11,6 +11,7 @@ from keyrelay.kit.db import Base
 from keyrelay.ledger import models as ledger_models
 from keyrelay.orders import models as order_models
 from keyrelay.payments import models as payment_models
+from keyrelay.webhooks import models as webhook_models
 
 metadata = Base.metadata
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "order_models",
     "outbox",
     "payment_models",
+    "webhook_models",
 ]

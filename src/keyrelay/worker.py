@@ -1,4 +1,4 @@
-"""The background worker: expires unpaid holds, releases matured earnings, drains the outbox.
+"""The background worker: expires unpaid holds, releases matured earnings, drains the outbox, sends webhooks.
 
 It runs as a thread inside ``keyrelay serve`` by default, or alone as
 ``keyrelay worker`` (any number of them on PostgreSQL: outbox rows are taken
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -17,6 +18,11 @@ from keyrelay.kit import idempotency, outbox
 from keyrelay.kit.db import Database
 from keyrelay.ledger import earnings
 from keyrelay.orders import flows
+from keyrelay.webhooks import delivery as webhook_delivery
+from keyrelay.webhooks import events as _webhook_events  # noqa: F401 - importing registers the fan-out handlers
+
+if TYPE_CHECKING:
+    from keyrelay.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -34,29 +40,36 @@ def _housekeeping_due(every: float = 60.0) -> bool:
     return True
 
 
-def run_once(db: Database) -> int:
-    """One pass; returns how much work it found (0 means the worker may sleep)."""
+def run_once(db: Database, webhooks: webhook_delivery.DeliveryConfig | None = None) -> int:
+    """One pass; returns how much work it found (0 means the worker may sleep).
+
+    Webhooks are sent only when ``webhooks`` is given (it carries the vault that opens endpoint secrets).
+    """
     with db.transaction() as session:
         expired = flows.expire_due(session)
     with db.transaction() as session:
         released = earnings.release_due(session)
     with db.transaction() as session:
         relayed = outbox.drain(session)
+    sent = webhook_delivery.deliver_due(db, webhooks) if webhooks is not None else 0
     if _housekeeping_due():
         with db.transaction() as session:
             api_keys.purge_nonces(session)
             idempotency.purge(session)
     if expired or released:
         log.info("worker_pass", expired_orders=expired, released_earnings=released)
-    return expired + released + relayed
+    return expired + released + relayed + sent
 
 
 class Worker:
     """Loops ``run_once`` until stopped; never dies from one failed pass."""
 
-    def __init__(self, db: Database, *, interval: float) -> None:
+    def __init__(self, db: Database, *, interval: float, settings: Settings | None = None) -> None:
         self.db = db
         self.interval = interval
+        self.webhooks = webhook_delivery.config_from(settings) if settings is not None else None
+        if settings is None:
+            log.warning("worker_without_settings", message="webhooks will not be sent by this worker")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,7 +77,7 @@ class Worker:
         log.info("worker_started")
         while not self._stop.is_set():
             try:
-                busy = run_once(self.db)
+                busy = run_once(self.db, self.webhooks)
             except Exception:
                 log.exception("worker_pass_failed")
                 busy = 0

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.catalog.models import Category, Product
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
+from keyrelay.kit import outbox
 from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 
@@ -88,6 +89,7 @@ def create_product(session: Session, data: ProductIn, *, actor: str, vault: Vaul
     session.flush()
     _set_fixed_content(product, data, vault)
     record(session, actor=actor, action="product.create", target_type="product", target_id=str(product.id))
+    outbox.emit(session, "product.updated", {"product_id": product.id, "change": "created"})
     return product
 
 
@@ -96,11 +98,20 @@ def update_product(session: Session, product_id: int, data: ProductIn, *, actor:
     product = get_product(session, product_id)
     get_category(session, data.category_id)
     _unique_slug(session, Product, data.slug, exclude_id=product.id)
+    prices_before = _price_fields(product)
     for name, value in data.model_dump(exclude={"fixed_content"}).items():
         setattr(product, name, value)
     _set_fixed_content(product, data, vault)
     record(session, actor=actor, action="product.update", target_type="product", target_id=str(product.id))
+    outbox.emit(session, "product.updated", {"product_id": product.id, "change": "updated"})
+    if _price_fields(product) != prices_before:
+        outbox.emit(session, "price.changed", {"source": "product", "product_id": product.id})
     return product
+
+
+def _price_fields(product: Product) -> tuple[object, ...]:
+    """What distributors' costs and retail limits are computed from."""
+    return (product.price_minor, product.supply_price_minor, product.map_minor, product.max_markup_bp, product.currency)
 
 
 def _set_fixed_content(product: Product, data: ProductIn, vault: Vault) -> None:

@@ -13,6 +13,7 @@ from keyrelay.catalog.models import Product
 from keyrelay.distribution import network
 from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
 from keyrelay.distribution.pricing import CHILD_RULES, RULES, Node, ProductPrices, Rule, Split, Step, resolve_chain, split_sale
+from keyrelay.kit import outbox
 from keyrelay.kit.errors import Conflict, ValidationFailed
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 
@@ -172,6 +173,7 @@ def set_level_price(
         rule=rule,
         value=value,
     )
+    outbox.emit(session, "price.changed", {"source": "level", "level": level, "product_id": product.id if product else None})
     return row
 
 
@@ -195,6 +197,7 @@ def set_child_price(session: Session, parent: Distributor, *, product: Product |
         rule=rule,
         value=value,
     )
+    outbox.emit(session, "price.changed", {"source": "parent", "parent_id": parent.id, "product_id": product.id if product else None})
     return row
 
 

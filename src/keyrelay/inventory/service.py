@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.inventory.models import CardKey, ImportBatch
 from keyrelay.inventory.parsing import InvalidLine, KeyFileError, parse_key_text
+from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Conflict, OutOfStock, ValidationFailed
 from keyrelay.kit.vault import Vault
@@ -101,6 +102,8 @@ def import_keys(
         imported=len(rows),
         duplicates=len(duplicate_lines),
     )
+    if rows:
+        outbox.emit(session, "stock.changed", {"product_id": product_id})
     return ImportReport(batch.id, len(rows), len(duplicate_lines), sorted(duplicate_lines))
 
 
@@ -171,6 +174,7 @@ def reserve_keys(session: Session, *, product_id: int, order_id: int, quantity: 
     ids = list(session.scalars(text(_RESERVE.format(lock=lock)), params))
     if len(ids) < quantity:
         raise OutOfStock(f"only {len(ids)} left in stock" if ids else "out of stock", field="quantity")
+    outbox.emit(session, "stock.changed", {"product_id": product_id})
     return ids
 
 
@@ -179,8 +183,16 @@ def release_keys(session: Session, order_ids: Iterable[int]) -> int:
     ids = list(order_ids)
     if not ids:
         return 0
-    statement = update(CardKey).where(CardKey.order_id.in_(ids), CardKey.status == "reserved").values(status="available", order_id=None)
-    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
+    statement = (
+        update(CardKey)
+        .where(CardKey.order_id.in_(ids), CardKey.status == "reserved")
+        .values(status="available", order_id=None)
+        .returning(CardKey.product_id)
+    )
+    product_ids = list(session.scalars(statement))
+    for product_id in sorted(set(product_ids)):
+        outbox.emit(session, "stock.changed", {"product_id": product_id})
+    return len(product_ids)
 
 
 def sell_reserved_keys(session: Session, *, order_id: int) -> int:
