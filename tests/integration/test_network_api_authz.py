@@ -61,6 +61,9 @@ DISTRIBUTOR_READS = {
     "/api/v1/distributor/wallet": "own money",
     "/api/v1/distributor/wallet/statement": "own money",
     "/api/v1/distributor/withdrawals": "list",
+    "/api/v1/distributor/webhooks": "own endpoints (test_webhooks_api: other accounts' ids are 404)",
+    "/api/v1/distributor/webhooks/{endpoint_id}": "test_webhooks_api: another account's endpoint is 404",
+    "/api/v1/distributor/webhooks/{endpoint_id}/deliveries": "test_webhooks_api: another account's log is 404",
 }
 
 

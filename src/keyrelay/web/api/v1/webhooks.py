@@ -59,6 +59,7 @@ async def create_endpoint(body: WebhookEndpointIn, who: DistributorUser, request
 
 @router.get("", response_model=list[WebhookEndpointOut])
 def list_endpoints(who: DistributorUser, request: Request) -> list[WebhookEndpointOut]:
+    """My webhook endpoints, oldest first; secrets are never returned again."""
     """My webhook endpoints (secrets are never shown again)."""
     with state_of(request).db.transaction(write=False) as session:
         return [WebhookEndpointOut.of(e) for e in service.list_endpoints(session, who.user_id)]
@@ -66,6 +67,7 @@ def list_endpoints(who: DistributorUser, request: Request) -> list[WebhookEndpoi
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointOut)
 def get_endpoint(endpoint_id: str, who: DistributorUser, request: Request) -> WebhookEndpointOut:
+    """One of my endpoints: URL, subscribed events, enabled or why disabled, last success."""
     """One of my webhook endpoints."""
     with state_of(request).db.transaction(write=False) as session:
         return WebhookEndpointOut.of(service.get_endpoint(session, who.user_id, endpoint_id))
