@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,6 +305,24 @@ def test_deliveries_are_signed_as_standard_webhooks_verify_them(
     (done,) = deliveries(db, "order.delivered")
     assert (done.status, done.attempts, done.next_attempt_at) == ("succeeded", 1, None)
     assert endpoint_row(db, made.endpoint.id).last_success_at is not None
+
+
+def test_the_hand_written_check_in_the_docs_verifies_a_real_delivery(db: Database, vault: Vault, config: DeliveryConfig) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "def verify(" in block)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the documented code, exactly as a reader copies it
+    with receiver() as rx:
+        with db.transaction() as s:
+            op = make_operator(s)
+            (a1,) = make_chain(s, op.id, 1)
+            made = add_endpoint(s, vault, a1, url=rx.url)
+            service.send_test(s, user_id=a1.user_id, public_id=made.endpoint.public_id, actor="t")
+        deliver_due(db, config)
+        (got,) = rx.wait_for(1)
+    assert namespace["verify"](made.secret, got.headers, got.body)
+    assert not namespace["verify"](made.secret, got.headers, got.body + b" ")
+    assert not namespace["verify"](signing.new_secret(), got.headers, got.body)
 
 
 def test_rotation_signs_with_old_and_new_secret_during_the_grace_period(db: Database, vault: Vault, config: DeliveryConfig) -> None:

@@ -113,14 +113,12 @@ def on_stock_changed(session: Session, payload: dict[str, Any]) -> None:
     became_low = is_low and (created or (mark is not None and not mark.is_low))
     if mark is not None:
         mark.available, mark.is_low = available, is_low
-    seen.add(product_id)
-    if not product.is_active:
-        return
     data = {"product_id": product.id, "name": product.name, "in_stock": available, "low_stock_threshold": product.low_stock_threshold}
-    if moved:
+    if product.is_active and moved:
         broadcast(session, "stock.changed", lambda _d: True, lambda _d: data)
-    if became_low:
+    if product.is_active and became_low:
         broadcast(session, "stock.low", lambda _d: True, lambda _d: data)
+    seen.add(product_id)  # only once announced: a failed handler is retried, and must not be skipped then
 
 
 def offer_data(session: Session, distributor: Distributor, product: Product) -> dict[str, Any]:
