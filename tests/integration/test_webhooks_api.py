@@ -204,3 +204,6 @@ def test_bad_input_is_problem_json(settings: Settings, db: Database, people: Peo
         patched = strict.patch(f"{BASE}/{made.json()['id']}", json={"url": "http://10.0.0.1/"}, headers=people.auth("A1"))
         problem(patched, 422, "webhook_url_forbidden")
         problem(strict.post(f"{BASE}/deliveries/999999/redeliver", headers=people.auth("A1")), 404, "not_found")
+        problem(strict.post(f"{BASE}/deliveries/{2**64}/redeliver", headers=people.auth("A1")), 422, "validation_failed")
+        log = strict.get(f"{BASE}/{made.json()['id']}/deliveries", params={"before_id": 2**64}, headers=people.auth("A1"))
+        problem(log, 422, "validation_failed")

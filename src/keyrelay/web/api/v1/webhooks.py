@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,9 @@ router = APIRouter(prefix="/distributor/webhooks", tags=["webhooks"])
 FORBIDDEN_URL: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input, or a URL that is not public http(s) (code webhook_url_forbidden)"}
 }
+MAX_ID = 2**63 - 1
+"""Ids are 64-bit: a larger number is a 422, not a driver overflow."""
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 DISABLED: dict[int | str, dict[str, Any]] = {409: {"description": "The endpoint is disabled (code webhook_endpoint_disabled)"}}
 
 
@@ -123,7 +126,7 @@ def list_deliveries(
     response: Response,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before_id: Annotated[int | None, Query(description="Cursor: the X-Next-Cursor of the previous page")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Cursor: the X-Next-Cursor of the previous page")] = None,
 ) -> list[WebhookDeliveryOut]:
     """The delivery log, newest first, each delivery with every attempt (status, latency, response excerpt)."""
     with state_of(request).db.transaction(write=False) as session:
@@ -134,7 +137,7 @@ def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", response_model=WebhookDeliveryOut, status_code=202, responses=DISABLED)
-def redeliver(delivery_id: int, who: DistributorUser, request: Request) -> WebhookDeliveryOut:
+def redeliver(delivery_id: DeliveryId, who: DistributorUser, request: Request) -> WebhookDeliveryOut:
     """Send a delivery again (any status): it is pending again, due now, with a fresh retry schedule."""
     with state_of(request).db.transaction() as session:
         service.redeliver(session, user_id=who.user_id, delivery_id=delivery_id, actor=who.actor)
