@@ -142,7 +142,7 @@ def test_level_prices_are_set_from_decimals_and_explained(client: TestClient, db
     assert rows == {(1, None, "markup_pct", 1000), (1, scene.product_id, "fixed", 6450), (2, None, "markup_pct", 1250)}
     listed = client.get("/admin/level-prices")
     assert "fixed price ¥64.50" in listed.text
-    assert "cost + 12.5%" in listed.text
+    assert "supply price + 12.5%" in listed.text
     explained = client.get("/admin/level-prices/explain", params={"distributor_id": scene.star.id, "product_id": scene.product_id})
     assert explained.status_code == 200
     chain = explained.text.split('data-testid="chain"')[1].split("</table>")[0]
