@@ -82,6 +82,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
 
+async def on_overflow(request: Request, exc: Exception) -> Response:
+    """A number too large for the database (SQLite binds at most 64-bit integers): the input is out of range, not a crash."""
+    log.warning("number_out_of_range", path=request.url.path, error=str(exc))
+    return problem(422, "validation_failed", "Invalid input", "a number in the request is out of range")
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", path=request.url.path, exc_info=exc)
     return problem(500, "internal_error", "Internal error", "something went wrong on our side; it has been logged")
@@ -94,5 +100,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_unexpected)
     openapi.install(app)
