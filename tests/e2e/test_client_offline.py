@@ -5,8 +5,12 @@ No process is started here (no ``e2e`` marker): a scripted ``httpx.MockTransport
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -194,3 +198,17 @@ def test_sign_webhook_rejects_a_malformed_secret() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         sign_webhook("whsec_***", "msg", 1, b"{}")
     assert json.loads(b"{}") == {}
+
+
+def test_verify_webhook_agrees_with_the_standardwebhooks_library() -> None:
+    standardwebhooks = pytest.importorskip("standardwebhooks")
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    library = standardwebhooks.Webhook(secret)
+    for i in range(20):
+        body = json.dumps({"type": "stock.changed", "data": {"product_id": i, "in_stock": secrets.randbelow(100), "name": "Ünïcode ✓"}})
+        now = int(time.time())
+        msg_id = f"msg_{secrets.token_hex(8)}"
+        theirs = library.sign(msg_id, datetime.fromtimestamp(now, tz=UTC), body)
+        assert theirs == sign_webhook(secret, msg_id, now, body)
+        headers = {"webhook-id": msg_id, "webhook-timestamp": str(now), "webhook-signature": theirs}
+        assert verify_webhook(secret, headers, body.encode()) == library.verify(body, headers)
