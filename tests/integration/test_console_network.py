@@ -197,6 +197,7 @@ def test_books_show_the_trial_balance_and_statements(client: TestClient, db: Dat
     missing = client.get("/admin/books/statement", params={"user": "nobody@example.com"})
     assert missing.status_code == 404
     assert 'data-testid="error-user"' in missing.text
+    assert client.get("/admin/books/statement", params={"user": "9" * 25}).status_code == 404
 
 
 def _pending(db: Database, scene: Scene) -> tuple[int, int]:

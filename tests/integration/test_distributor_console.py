@@ -226,6 +226,11 @@ def test_another_branch_is_invisible_to_a_level_2_distributor(
     network_page = client.get("/distributor/network")
     assert scene.star.name not in network_page.text
     assert scene.sun.name not in network_page.text
+    # Numbers beyond the 64-bit id columns are "no such id", never a database error.
+    huge = "9" * 25
+    assert client.get("/distributor/orders", params={"distributor_id": huge, "channel_id": huge, "before_id": huge}).status_code == 200
+    assert client.get(f"/distributor/prices/{huge}/explain").status_code == 422
+    assert client.get(f"/distributor/prices/{scene.product_id}/explain", params={"distributor_id": huge}).status_code == 200
 
 
 def test_a_parent_sees_its_childs_orders_but_not_their_keys(

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 from keyrelay.kit.money import MAX_AMOUNT_MINOR, MoneyError, parse_decimal
 from keyrelay.web.console.forms import Errors, FieldError, text
 
 _PERCENT = re.compile(r"^\s*(\d{1,7})(?:\.(\d{1,2}))?\s*%?\s*$")
 _WHOLE = re.compile(r"^\s*\d{1,9}\s*$")
+MAX_ID = 2**63 - 1
+"""Ids are 64-bit columns: a larger number in a URL or form is simply no id (never a database error)."""
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PERCENT_RULES = frozenset({"markup_pct"})
 """Rules whose value is a percentage (stored as basis points), not an amount of money."""
 
@@ -67,12 +72,18 @@ def whole(form: Mapping[str, Any], name: str, errors: Errors, *, default: int) -
     return int(raw)
 
 
+def parse_id(raw: str) -> int | None:
+    """An id from a query string or form; None unless it is digits that fit the column."""
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_ID else None
+
+
 def optional_id(form: Mapping[str, Any], name: str, errors: Errors) -> int | None:
     """An id chosen from a list; empty means none."""
     raw = text(form, name).strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    found = parse_id(raw)
+    if found is None:
         errors[name] = FieldError("literal_error", "choose one of the options")
-        return None
-    return int(raw)
+    return found

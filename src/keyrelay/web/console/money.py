@@ -14,7 +14,7 @@ from keyrelay.kit.errors import DomainError, NotFound
 from keyrelay.kit.money import CURRENCY
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
-from keyrelay.web.console import forms, wording
+from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
 from keyrelay.web.console.views import page
@@ -58,7 +58,7 @@ def queue(request: Request) -> HTMLResponse:
 
 
 @router.post("/withdrawals/{withdrawal_id}/{decision}")
-def decide(request: Request, withdrawal_id: int, decision: str, form: forms.Posted) -> Response:
+def decide(request: Request, withdrawal_id: inputs.PathId, decision: str, form: forms.Posted) -> Response:
     """approve; reject with a note (the money goes back to the wallet); paid with the payout reference."""
     me = operator(request)
     try:
@@ -85,7 +85,12 @@ def _find_user(session: Session, who: str) -> User:
     who = who.strip().removeprefix("#")
     if not who:
         raise NotFound("enter the user's e-mail or id", field="user")
-    return identity.get_user(session, int(who)) if who.isdigit() else identity.get_user_by_email(session, who)
+    if who.isdigit():
+        found = inputs.parse_id(who)
+        if found is None:
+            raise NotFound("no such user", field="user")
+        return identity.get_user(session, found)
+    return identity.get_user_by_email(session, who)
 
 
 @router.get("/books/statement", response_class=HTMLResponse)

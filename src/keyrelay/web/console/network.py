@@ -26,7 +26,7 @@ STATUS_ACTIONS = {"approve": ("active", "approved"), "suspend": ("suspended", "s
 
 def _tree_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
     st = state_of(request)
-    shown_invite = request.query_params.get("invite", "")
+    shown_invite = inputs.parse_id(request.query_params.get("invite", ""))
     with st.db.transaction(write=False) as session:
         rows = network.tree(session)
         emails = {u.id: u.email for u in identity.list_users(session, role="distributor", limit=5000)}
@@ -45,7 +45,7 @@ def _tree_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTM
         sales={(r.key, r.currency): r.amount_minor for r in sales if r.key is not None},
         currency=st.settings.currency,
         invites=invites,
-        shown_invite=int(shown_invite) if shown_invite.isdigit() else None,
+        shown_invite=shown_invite,
         join_base=f"{base_url(request)}/join/",
         max_depth=st.settings.distribution_max_depth,
         flash_code=request.query_params.get("done", ""),
@@ -60,7 +60,7 @@ def tree(request: Request) -> HTMLResponse:
 
 
 @router.post("/network/{distributor_id}/status")
-def change_status(request: Request, distributor_id: int, form: forms.Posted) -> Response:
+def change_status(request: Request, distributor_id: inputs.PathId, form: forms.Posted) -> Response:
     """Approve, suspend (its sub-site and purchases stop at once) or reinstate, with a reason for the audit log."""
     target, done = STATUS_ACTIONS.get(forms.text(form, "action"), ("", ""))
     if not target:
@@ -173,9 +173,10 @@ def set_level_price(request: Request, form: forms.Posted) -> Response:
 @router.get("/level-prices/explain", response_class=HTMLResponse)
 def explain(request: Request, distributor_id: str = "", product_id: str = "") -> HTMLResponse:
     """Any distributor's price for any product: the chain from level 1 down and who earns what per unit."""
-    if not (distributor_id.isdigit() and product_id.isdigit()):
+    target_id, chosen_product = inputs.parse_id(distributor_id), inputs.parse_id(product_id)
+    if target_id is None or chosen_product is None:
         return _prices_page(request)
     with state_of(request).db.transaction(write=False) as session:
-        target = network.get(session, int(distributor_id))
-        explained = explaining.explain(request, session, target, catalog.get_product(session, int(product_id)))
+        target = network.get(session, target_id)
+        explained = explaining.explain(request, session, target, catalog.get_product(session, chosen_product))
     return _prices_page(request, explained=explained, picked={"distributor_id": target.id, "product_id": explained.product.id})

@@ -47,7 +47,7 @@ def my_prices(request: Request) -> HTMLResponse:
 
 
 @router.post("/prices/{product_id}")
-def set_retail(request: Request, product_id: int, form: forms.Posted) -> Response:
+def set_retail(request: Request, product_id: inputs.PathId, form: forms.Posted) -> Response:
     """My sub-site price for one product: never below MAP or my cost, never above the ceiling."""
     st = state_of(request)
     errors: forms.Errors = {}
@@ -69,11 +69,12 @@ def set_retail(request: Request, product_id: int, form: forms.Posted) -> Respons
 
 
 @router.get("/prices/{product_id}/explain", response_class=HTMLResponse)
-def explain(request: Request, product_id: int, distributor_id: str = "") -> HTMLResponse:
+def explain(request: Request, product_id: inputs.PathId, distributor_id: str = "") -> HTMLResponse:
     """The chain from level 1 down to me (or one of my downline) and who earns what on one unit."""
     with state_of(request).db.transaction(write=False) as session:
         shop = own(session, request)
-        target = network.visible(session, shop, int(distributor_id)) if distributor_id.isdigit() else shop
+        chosen = inputs.parse_id(distributor_id)
+        target = network.visible(session, shop, chosen) if chosen else shop
         explained = explaining.explain(request, session, target, catalog.get_product(session, product_id, active_only=True))
         downline = network.downline(session, shop)
     return shop_page(request, "distributor/explain.html", shop, section="prices", explained=explained, downline=downline)

@@ -35,15 +35,10 @@ def _filters(request: Request, shop: Distributor) -> tuple[orders.OrderFilter, d
     """The filter form from the query string; malformed values are ignored, not errors."""
     q = request.query_params
     status = q.get("status", "") if q.get("status", "") in STATUSES else ""
-    seller, channel, before = q.get("distributor_id", ""), q.get("channel_id", ""), q.get("before_id", "")
-    shown = {"status": status, "distributor_id": seller if seller.isdigit() else "", "channel_id": channel if channel.isdigit() else ""}
-    flt = orders.OrderFilter(
-        seller_ids=network.branch_ids(shop),
-        status=status or None,
-        distributor_id=int(seller) if seller.isdigit() else None,
-        channel_id=int(channel) if channel.isdigit() else None,
-    )
-    return flt, shown, int(before) if before.isdigit() else None
+    seller, channel = inputs.parse_id(q.get("distributor_id", "")), inputs.parse_id(q.get("channel_id", ""))
+    shown = {"status": status, "distributor_id": str(seller or ""), "channel_id": str(channel or "")}
+    flt = orders.OrderFilter(seller_ids=network.branch_ids(shop), status=status or None, distributor_id=seller, channel_id=channel)
+    return flt, shown, inputs.parse_id(q.get("before_id", ""))
 
 
 @router.get("/orders", response_class=HTMLResponse)

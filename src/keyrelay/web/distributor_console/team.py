@@ -21,7 +21,7 @@ CHANNEL_KINDS = tuple(kind for kind in channels.KINDS if kind != "subsite")
 
 def _network_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
     st = state_of(request)
-    shown = request.query_params.get("invite", "")
+    shown = inputs.parse_id(request.query_params.get("invite", ""))
     with st.db.transaction(write=False) as session:
         shop = own(session, request)
         downline = network.downline(session, shop)
@@ -40,7 +40,7 @@ def _network_page(request: Request, *, status_code: int = 200, **extra: Any) -> 
         sales={(r.key, r.currency): r for r in sales},
         currency=st.settings.currency,
         invites=invites,
-        shown_invite=int(shown) if shown.isdigit() else None,
+        shown_invite=shown,
         join_base=f"{base_url(request)}/join/",
         can_invite=shop.status == "active" and shop.level < st.settings.distribution_max_depth,
         **extra,
