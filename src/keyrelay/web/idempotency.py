@@ -63,13 +63,13 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
     try:
         with st.db.transaction() as session:
             payload = work(session).model_dump(mode="json")
-            idempotency.complete(session, claimed, status=status_code, body=_seal(st.settings.vault, owner, key, json.dumps(payload)))
+            idempotency.complete(session, claimed, status=status_code, body=_seal(st.settings.vault, owner, key, _render(payload)))
         return JSONResponse(payload, status_code=status_code)
     except DomainError as exc:
         # An expected refusal is the answer to this request: keep it, so a retry gets the same one.
         problem = problem_body(exc)
         with st.db.transaction() as session:
-            idempotency.complete(session, claimed, status=exc.status, body=_seal(st.settings.vault, owner, key, json.dumps(problem)))
+            idempotency.complete(session, claimed, status=exc.status, body=_seal(st.settings.vault, owner, key, _render(problem)))
         raise
     except Exception:
         with st.db.transaction() as session:
@@ -78,6 +78,11 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
 
 
 _SEALED = "vault:"
+
+
+def _render(content: Any) -> str:
+    """JSON exactly as ``JSONResponse`` renders it, so a replay is byte-for-byte the first answer."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 def _aad(owner: str, key: str) -> bytes:
