@@ -292,3 +292,15 @@ def test_a_key_of_another_branch_sees_nothing_of_mine(world: World) -> None:
     ]:
         assert_problem(send_signed(world.a, stranger, method, path, body), 404, "not_found")
     assert endpoint not in {e["id"] for e in send_signed(world.a, stranger, "GET", "/api/v1/distributor/webhooks").json()}
+
+
+def test_a_repeated_withdrawal_request_locks_the_money_once(world: World) -> None:
+    path, idem = "/api/v1/distributor/withdrawals", str(uuid.uuid4())
+    body = b'{"amount_minor":2000,"currency":"CNY","payee":"Alipay: shop@example.com"}'
+    replies = [send_signed(world.a if i % 2 else world.b, world.key, "POST", path, body, {"Idempotency-Key": idem}) for i in range(3)]
+    assert [r.status_code for r in replies] == [201, 201, 201], [r.text for r in replies]
+    assert len({r.json()["id"] for r in replies}) == 1
+    assert [r.headers.get("Idempotent-Replayed") for r in replies] == [None, "true", "true"]
+    mine = send_signed(world.a, world.key, "GET", path).json()
+    assert [w["id"] for w in mine].count(replies[0].json()["id"]) == 1
+    assert int(send_signed(world.a, world.key, "GET", WALLET).json()["locked_minor"]) == 2000

@@ -371,11 +371,12 @@ def statement(
         ]
 
 
-@router.post("/withdrawals", response_model=WithdrawalOut, status_code=201)
-def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Request) -> WithdrawalOut:
-    """Ask for a payout; the amount is locked until the operator pays or rejects it."""
+@router.post("/withdrawals", response_model=WithdrawalOut, status_code=201, responses=IDEMPOTENT)
+async def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Request) -> Response:
+    """Ask for a payout; the amount is locked until the operator pays or rejects it. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
-    with st.db.transaction() as session:
+
+    def work(session: Session) -> WithdrawalOut:
         item = withdrawals.request(
             session,
             user_id=who.user_id,
@@ -385,6 +386,8 @@ def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Reques
             minimum=st.settings.withdraw_min_minor,
         )
         return WithdrawalOut.of(item)
+
+    return await run_once(request, owner=owner_of(request, who.user_id, who.key_id), status_code=201, work=work)
 
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
