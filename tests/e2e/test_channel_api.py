@@ -167,7 +167,8 @@ def test_a_replay_is_refused_by_the_same_and_by_another_process(world: World) ->
     assert [o["buyer_ref"] for o in _my_orders(world)].count(ref) == 1
 
 
-@pytest.mark.parametrize("skew", [-301, 301, -3600])
+# +330, not +301: a future stamp shrinks while the request travels, so leave room for a slow machine.
+@pytest.mark.parametrize("skew", [-301, 330, -3600])
 def test_a_timestamp_more_than_300_seconds_off_is_stale(world: World, skew: int) -> None:
     headers = sign_headers(world.key, "GET", WALLET, timestamp=int(time.time()) + skew)
     assert_problem(world.a.get(WALLET, headers=headers), 401, "stale_timestamp")
