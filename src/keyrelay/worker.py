@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -62,7 +63,12 @@ def run_once(db: Database, webhooks: webhook_delivery.DeliveryConfig | None = No
 
 
 class Worker:
-    """Loops ``run_once`` until stopped; never dies from one failed pass."""
+    """Two loops that never die from one failed pass.
+
+    The core loop (expiry, earnings release, outbox, housekeeping) and the
+    webhook sender run on separate threads, so a slow receiver never delays
+    the release of an expired hold.
+    """
 
     def __init__(self, db: Database, *, interval: float, settings: Settings | None = None) -> None:
         self.db = db
@@ -71,25 +77,48 @@ class Worker:
         if settings is None:
             log.warning("worker_without_settings", message="webhooks will not be sent by this worker")
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
-    def run(self) -> None:
-        log.info("worker_started")
+    def _core_pass(self) -> int:
+        return run_once(self.db, None)
+
+    def _webhook_pass(self) -> int:
+        return webhook_delivery.deliver_due(self.db, self.webhooks) if self.webhooks is not None else 0
+
+    def _loop(self, name: str, work: Callable[[], int]) -> None:
+        log.info("worker_started", loop=name)
         while not self._stop.is_set():
             try:
-                busy = run_once(self.db, self.webhooks)
+                busy = work()
             except Exception:
-                log.exception("worker_pass_failed")
+                log.exception("worker_pass_failed", loop=name)
                 busy = 0
             if not busy:
                 self._stop.wait(self.interval)
-        log.info("worker_stopped")
+        log.info("worker_stopped", loop=name)
+
+    def _spawn(self, name: str, work: Callable[[], int]) -> None:
+        thread = threading.Thread(target=self._loop, args=(name, work), name=f"keyrelay-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def run(self) -> None:
+        """Run in the foreground (``keyrelay worker``): webhooks on a helper thread, the core loop here."""
+        if self.webhooks is not None:
+            self._spawn("webhooks", self._webhook_pass)
+        try:
+            self._loop("core", self._core_pass)
+        finally:
+            self.stop()
 
     def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="keyrelay-worker", daemon=True)
-        self._thread.start()
+        """Run in the background (inside ``keyrelay serve``)."""
+        self._spawn("core", self._core_pass)
+        if self.webhooks is not None:
+            self._spawn("webhooks", self._webhook_pass)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
