@@ -25,6 +25,8 @@ from keyrelay.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEnd
 MAX_ENDPOINTS_PER_USER = 20
 ROTATION_GRACE = timedelta(hours=24)
 """How long a rotated-out secret keeps signing next to the new one."""
+SUBSCRIBABLE: tuple[str, ...] = tuple(t for t in rules.EVENT_TYPES if t != "webhook.test")
+"""Event types an owner picks from; ``webhook.test`` goes to an endpoint whatever it subscribes to."""
 
 
 def secret_aad(public_id: str) -> bytes:
@@ -110,6 +112,17 @@ def create_endpoint(
 
 def list_endpoints(session: Session, user_id: int) -> list[WebhookEndpoint]:
     return list(session.scalars(_readable(user_id).order_by(WebhookEndpoint.id)))
+
+
+def failing_counts(session: Session, user_id: int) -> dict[int, int]:
+    """Per endpoint id of this user: deliveries whose last try failed and that are waiting for a retry."""
+    query = (
+        select(WebhookDelivery.endpoint_id, func.count())
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.user_id == user_id, WebhookDelivery.status == rules.FAILED)
+        .group_by(WebhookDelivery.endpoint_id)
+    )
+    return {endpoint_id: int(n) for endpoint_id, n in session.execute(query).tuples()}
 
 
 def get_endpoint(session: Session, user_id: int, public_id: str) -> WebhookEndpoint:

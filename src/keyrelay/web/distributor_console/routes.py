@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keyrelay.web.console.session import clear_session_cookie, safe_next
 from keyrelay.web.console.signin import sign_in
-from keyrelay.web.distributor_console import home, money, pricing, sales, team
+from keyrelay.web.distributor_console import api_keys, home, money, pricing, sales, team, webhooks
 from keyrelay.web.distributor_console.area import AREA, DistributorRoute
 from keyrelay.web.pages import render
 
@@ -61,5 +61,5 @@ def logout(request: Request) -> Response:
 
 
 router = APIRouter(include_in_schema=False)
-for part in (public, signed_in, *(module.router for module in (home, pricing, team, sales, money))):
+for part in (public, signed_in, *(module.router for module in (home, pricing, team, sales, money, api_keys, webhooks))):
     router.include_router(part, prefix=AREA.home_path)
