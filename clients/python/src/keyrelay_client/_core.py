@@ -16,6 +16,8 @@ import httpx
 from keyrelay_client import errors
 from keyrelay_client.signing import signed_headers
 
+USER_AGENT = "keyrelay-client-python/0.1"
+
 T = TypeVar("T")
 API = "/api/v1"
 #: Methods that may be repeated without changing the outcome (RFC 9110 §9.2.2). POST and PATCH are

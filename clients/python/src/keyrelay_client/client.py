@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from keyrelay_client import _api
-from keyrelay_client._core import Call, RetryPolicy, build_headers, error_from, sign, transport_error
+from keyrelay_client._core import USER_AGENT, Call, RetryPolicy, build_headers, error_from, sign, transport_error
 from keyrelay_client.models import (
     Offer,
     Order,
@@ -25,7 +25,6 @@ from keyrelay_client.models import (
 )
 
 T = TypeVar("T")
-USER_AGENT = "keyrelay-client-python/0.1"
 
 
 class Client:
