@@ -91,6 +91,9 @@ def test_secrets() -> dict[str, str]:
 def settings(db_url: str, test_secrets: dict[str, str], tmp_path: Path) -> Settings:
     """Settings pointing at the module's database with test secrets."""
     return Settings(
-        database_url=db_url, data_dir=tmp_path, vault_keys=test_secrets["KEYRELAY_VAULT_KEYS"],
-        secret_key=test_secrets["KEYRELAY_SECRET_KEY"], _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        data_dir=tmp_path,
+        vault_keys=test_secrets["KEYRELAY_VAULT_KEYS"],
+        secret_key=test_secrets["KEYRELAY_SECRET_KEY"],
+        _env_file=None,  # type: ignore[call-arg]
     )

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
+from keyrelay.app import terms_from
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.models import Category, Product
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.identity import service as identity
 from keyrelay.identity.models import User
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.vault import Vault
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
+from keyrelay.payments.providers.sandbox import SandboxProvider
 
 ACTOR = "test"
 PASSWORD = "correct-horse-battery"
@@ -34,9 +37,16 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_serial)}"
 
 
-def make_providers(settings: Settings) -> Providers:
-    """The payment providers an instance with these settings runs."""
-    return Providers(sandbox_secret=settings.derived_key(b"sandbox"))
+def make_providers(settings: Settings) -> Terms:
+    """The terms of sale (payment providers, hold times) an instance with these settings runs."""
+    return terms_from(settings)
+
+
+def sandbox_of(terms: Terms) -> SandboxProvider:
+    """The sandbox gateway of a development instance's terms."""
+    sandbox = terms.providers.sandbox()
+    assert sandbox is not None
+    return sandbox
 
 
 def make_category(session: Session, *, name: str = "Game keys") -> Category:
@@ -100,7 +110,7 @@ def make_user(session: Session, *, role: str = "buyer", email: str | None = None
 
 def place(
     session: Session,
-    providers: Providers,
+    providers: Terms,
     product_id: int,
     quantity: int = 1,
     *,
@@ -110,12 +120,16 @@ def place(
     **request: object,
 ) -> Order:
     """Place an order through the real checkout flow."""
-    order_request = flows.PlaceOrder(
-        product_id=product_id, quantity=quantity, contact=contact, payment_provider=provider, **request  # type: ignore[arg-type]
+    order_request = checkout.PlaceOrder(
+        product_id=product_id,
+        quantity=quantity,
+        contact=contact,
+        payment_provider=provider,
+        **request,  # type: ignore[arg-type]
     )
-    return flows.place_order(session, order_request, hold_seconds=hold_seconds, providers=providers)
+    return checkout.place_order(session, order_request, terms=replace(providers, hold_seconds=hold_seconds))
 
 
-def sandbox_notification(providers: Providers, order: Order, *, status: str = "paid") -> dict[str, str]:
+def sandbox_notification(providers: Terms, order: Order, *, status: str = "paid") -> dict[str, str]:
     """The signed callback the sandbox gateway sends once the buyer has paid ``order``."""
-    return providers.sandbox.notification_for(flows.order_to_pay(order), status=status)
+    return sandbox_of(providers).notification_for(checkout.order_to_pay(order), status=status)

@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from keyrelay import __version__
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings, load_settings
 from keyrelay.kit.db import Database
 from keyrelay.kit.throttle import Throttle
-from keyrelay.payments.service import Providers
+from keyrelay.payments import registry
 from keyrelay.web import errors, ratelimit
 from keyrelay.web.api.v1 import router as api_router
 from keyrelay.web.ratelimit import Limiter
@@ -35,13 +36,23 @@ def build_state(settings: Settings) -> AppState:
     return AppState(
         settings=settings,
         db=Database(settings.resolved_database_url),
-        providers=Providers(sandbox_secret=settings.derived_key(b"sandbox")),
+        terms=terms_from(settings),
         templates=templates,
         lookup_throttle=Throttle(limit=settings.lookup_per_ip_per_minute),
         order_throttle=Throttle(limit=settings.lookup_per_order_per_minute),
         jwt_secret=settings.derived_key(b"jwt"),
         link_secret=settings.derived_key(b"order-link"),
     )
+
+
+def terms_from(settings: Settings) -> Terms:
+    """The instance's payment providers and sale terms; production refuses the sandbox."""
+    providers = registry.build(
+        settings.payment_providers.split(","),
+        production=settings.env == "production",
+        secrets=registry.ProviderSecrets(sandbox_secret=settings.derived_key(b"sandbox"), sandbox_notify_url=settings.sandbox_notify_url),
+    )
+    return Terms(providers=providers, hold_seconds=settings.hold_ttl_seconds, commission_hold_days=settings.commission_hold_days)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -75,7 +86,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     from keyrelay.web.console.routes import router as console_router
     from keyrelay.web.distributor_console.routes import router as distributor_console_router
     from keyrelay.web.storefront.routes import router as storefront_router
+    from keyrelay.web.storefront.sandbox import router as sandbox_router
 
+    if state.providers.sandbox() is not None:  # development and demos only: production cannot enable it
+        app.include_router(sandbox_router)
     app.include_router(console_router)
     app.include_router(distributor_console_router)
     app.include_router(storefront_router)

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     """Per-request timeout of a webhook delivery."""
     webhooks_backoff_scale: float = Field(default=1.0, ge=0, le=10)
     """Multiplies the webhook retry schedule (about a day at 1.0; tests use 0.01 or 0)."""
+    payment_providers: str = ""
+    """Enabled payment providers, comma separated, in checkout order. Empty: ``sandbox,balance`` in dev,
+    ``balance`` in production (where the sandbox cannot be enabled)."""
+    sandbox_notify_url: str = ""
+    """Dev/demo only: where the sandbox gateway posts its notification; empty applies it in-process."""
     log_json: bool = False
     """Emit JSON log lines (for log shippers) instead of human-readable ones."""
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from keyrelay import checkout
 from keyrelay.identity import api_keys
 from keyrelay.kit import idempotency, outbox
 from keyrelay.kit.db import Database
 from keyrelay.ledger import earnings
-from keyrelay.orders import flows
 from keyrelay.webhooks import delivery as webhook_delivery
 from keyrelay.webhooks import events as _webhook_events  # noqa: F401 - importing registers the fan-out handlers
 
@@ -47,7 +47,7 @@ def run_once(db: Database, webhooks: webhook_delivery.DeliveryConfig | None = No
     Webhooks are sent only when ``webhooks`` is given (it carries the vault that opens endpoint secrets).
     """
     with db.transaction() as session:
-        expired = flows.expire_due(session)
+        expired = checkout.expire_due(session)
     with db.transaction() as session:
         released = earnings.release_due(session)
     with db.transaction() as session:

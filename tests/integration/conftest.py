@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from factories import make_providers
 
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.kit.vault import Vault
-from keyrelay.payments.service import Providers
 
 
 @pytest.fixture
@@ -17,5 +17,5 @@ def vault(settings: Settings) -> Vault:
 
 
 @pytest.fixture
-def providers(settings: Settings) -> Providers:
+def providers(settings: Settings) -> Terms:
     return make_providers(settings)

@@ -8,7 +8,7 @@ transaction, so they see exactly what was committed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,9 @@ from factories import PASSWORD, import_keys, make_product, make_user, sandbox_no
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
 from keyrelay.catalog.models import Product
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.identity.models import User
@@ -29,9 +31,7 @@ from keyrelay.ledger import earnings
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Posting, Transaction
 from keyrelay.models import metadata
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 MAX_DEPTH = 3
 CUR = "CNY"
@@ -150,26 +150,28 @@ def retail(session: Session, seller: Distributor, product: Product, price_minor:
 
 
 def place_hosted(
-    session: Session, providers: Providers, seller: Distributor, product_id: int, quantity: int = 1, *, contact: str | None = None
+    session: Session, providers: Terms, seller: Distributor, product_id: int, quantity: int = 1, *, contact: str | None = None
 ) -> Order:
     """A buyer checks out on ``seller``'s sub-site (sandbox gateway, not yet paid)."""
-    request = flows.PlaceOrder(
+    request = checkout.PlaceOrder(
         product_id=product_id,
         quantity=quantity,
         contact=contact or f"{unique('buyer')}@example.com",
         payment_provider="sandbox",
         seller_id=seller.id,
     )
-    return flows.place_order(session, request, hold_seconds=900, providers=providers)
+    return checkout.place_order(session, request, terms=providers)
 
 
-def pay(session: Session, providers: Providers, order: Order, *, hold_days: int = 7) -> str:
+def pay(session: Session, providers: Terms, order: Order, *, hold_days: int = 7) -> str:
     """The sandbox gateway's signed callback for ``order``; returns the verdict."""
     params = sandbox_notification(providers, order)
-    return flows.accept_notification(session, provider_name="sandbox", params=params, providers=providers, commission_hold_days=hold_days)
+    return checkout.accept_notification(
+        session, provider_name="sandbox", params=params, terms=replace(providers, commission_hold_days=hold_days)
+    )
 
 
-def sell_hosted(db: Database, providers: Providers, seller: Distributor, product_id: int, quantity: int = 1, **kw: Any) -> Order:
+def sell_hosted(db: Database, providers: Terms, seller: Distributor, product_id: int, quantity: int = 1, **kw: Any) -> Order:
     """Place and pay a sub-site sale in two transactions, as a buyer and the gateway would."""
     with db.transaction() as session:
         order = place_hosted(session, providers, seller, product_id, quantity, **kw)
@@ -180,11 +182,11 @@ def sell_hosted(db: Database, providers: Providers, seller: Distributor, product
         return paid
 
 
-def buy_wholesale(session: Session, providers: Providers, buyer: Distributor, product_id: int, quantity: int = 1) -> Order:
+def buy_wholesale(session: Session, providers: Terms, buyer: Distributor, product_id: int, quantity: int = 1) -> Order:
     """The distributor buys for itself at cost from its wallet."""
     email = session.get(User, buyer.user_id)
     assert email is not None
-    request = flows.PlaceOrder(
+    request = checkout.PlaceOrder(
         product_id=product_id,
         quantity=quantity,
         contact=email.email,
@@ -193,7 +195,7 @@ def buy_wholesale(session: Session, providers: Providers, buyer: Distributor, pr
         seller_id=buyer.id,
         wholesale=True,
     )
-    return flows.place_order(session, request, hold_seconds=900, providers=providers)
+    return checkout.place_order(session, request, terms=providers)
 
 
 def top_up(session: Session, user_id: int, amount: int) -> None:

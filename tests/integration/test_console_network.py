@@ -11,15 +11,15 @@ from factories import PASSWORD, make_product, sandbox_notification, unique
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from keyrelay import checkout
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.distribution import network
 from keyrelay.distribution.models import LevelPrice
 from keyrelay.kit.db import Database
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .support import order_row
 from .test_distributor_console import CUR, Scene, balances, build_scene, client, fast_passwords, sell_on_subsite, sign_in, top_up
@@ -183,7 +183,7 @@ def test_withdrawals_are_approved_paid_or_rejected(client: TestClient, db: Datab
         assert ledger.check_books(session).ok
 
 
-def test_books_show_the_trial_balance_and_statements(client: TestClient, db: Database, settings: Settings, providers: Providers) -> None:
+def test_books_show_the_trial_balance_and_statements(client: TestClient, db: Database, settings: Settings, providers: Terms) -> None:
     scene = build_scene(db, settings)
     sell_on_subsite(db, providers, scene.moon, scene.product_id)
     sign_in(client, "op", area="admin")
@@ -205,7 +205,7 @@ def _pending(db: Database, scene: Scene) -> tuple[int, int]:
 
 
 def test_a_refund_from_the_order_page_reverses_the_whole_split(
-    client: TestClient, db: Database, settings: Settings, providers: Providers
+    client: TestClient, db: Database, settings: Settings, providers: Terms
 ) -> None:
     scene = build_scene(db, settings)
     order = sell_on_subsite(db, providers, scene.moon, scene.product_id)
@@ -232,15 +232,15 @@ def test_a_refund_from_the_order_page_reverses_the_whole_split(
     assert 'data-testid="problem"' in again.text
 
 
-def test_a_paid_manual_order_is_delivered_from_its_page(client: TestClient, db: Database, settings: Settings, providers: Providers) -> None:
+def test_a_paid_manual_order_is_delivered_from_its_page(client: TestClient, db: Database, settings: Settings, providers: Terms) -> None:
     build_scene(db, settings)
     with db.transaction() as session:
         product = make_product(session, settings.vault, kind="manual", price_minor=500)
-        request = flows.PlaceOrder(product_id=product.id, quantity=1, contact=f"{unique('b')}@example.com", payment_provider="sandbox")
-        order = flows.place_order(session, request, hold_seconds=900, providers=providers)
+        request = checkout.PlaceOrder(product_id=product.id, quantity=1, contact=f"{unique('b')}@example.com", payment_provider="sandbox")
+        order = checkout.place_order(session, request, terms=providers)
     with db.transaction() as session:
         assert (
-            flows.accept_notification(session, provider_name="sandbox", params=sandbox_notification(providers, order), providers=providers)
+            checkout.accept_notification(session, provider_name="sandbox", params=sandbox_notification(providers, order), terms=providers)
             == "accepted"
         )
     assert order_row(db, order.number).status == "paid"
@@ -257,7 +257,7 @@ def test_a_paid_manual_order_is_delivered_from_its_page(client: TestClient, db: 
     delivered = order_row(db, order.number)
     assert delivered.status == "delivered"
     with db.transaction() as session:
-        content = flows.delivered_content(session, session.get(Order, delivered.id), vault=settings.vault, actor="test")  # type: ignore[arg-type]
+        content = checkout.delivered_content(session, session.get(Order, delivered.id), vault=settings.vault, actor="test")  # type: ignore[arg-type]
     assert content.items == ["ACCOUNT: x", "PASS: y"]
 
 

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from keyrelay.app import create_app
 from keyrelay.audit import service as audit
 from keyrelay.catalog import service as catalog
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.identity import service as identity
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.db import Database
-from keyrelay.payments.service import Providers
 from keyrelay.web.auth import SESSION_COOKIE
 from keyrelay.web.console.session import csrf_token
 
@@ -260,7 +260,7 @@ def test_an_unknown_order_is_a_readable_404(client: TestClient, operator_id: int
 
 
 def test_orders_are_filtered_and_a_pending_one_can_be_cancelled(
-    client: TestClient, operator_id: int, db: Database, settings: Settings, providers: Providers
+    client: TestClient, operator_id: int, db: Database, settings: Settings, providers: Terms
 ) -> None:
     with db.transaction() as session:
         product = make_stocked_product(session, settings.vault, 3)

@@ -16,16 +16,16 @@ from factories import PASSWORD, import_keys, make_product, make_user, sandbox_no
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from keyrelay import checkout
 from keyrelay.app import create_app
 from keyrelay.catalog import service as catalog
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import ChildPrice, Distributor, RetailPrice
 from keyrelay.kit.db import Database
 from keyrelay.ledger import service as ledger
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .support import stock
 
@@ -116,9 +116,9 @@ def top_up(db: Database, user_id: int, amount: int) -> None:
         ledger.credit_wallet(session, user_id=user_id, amount_minor=amount, currency=CUR, ref=unique("topup"))
 
 
-def buy_wholesale(db: Database, providers: Providers, buyer: Distributor, product_id: int, quantity: int = 1) -> Order:
+def buy_wholesale(db: Database, providers: Terms, buyer: Distributor, product_id: int, quantity: int = 1) -> Order:
     with db.transaction() as session:
-        request = flows.PlaceOrder(
+        request = checkout.PlaceOrder(
             product_id=product_id,
             quantity=quantity,
             contact=f"{buyer.slug}@example.com",
@@ -127,19 +127,19 @@ def buy_wholesale(db: Database, providers: Providers, buyer: Distributor, produc
             seller_id=buyer.id,
             wholesale=True,
         )
-        return flows.place_order(session, request, hold_seconds=900, providers=providers)
+        return checkout.place_order(session, request, terms=providers)
 
 
-def sell_on_subsite(db: Database, providers: Providers, seller: Distributor, product_id: int) -> Order:
+def sell_on_subsite(db: Database, providers: Terms, seller: Distributor, product_id: int) -> Order:
     """A buyer checks out on ``seller``'s sub-site and the sandbox gateway confirms the payment."""
     with db.transaction() as session:
-        request = flows.PlaceOrder(
+        request = checkout.PlaceOrder(
             product_id=product_id, quantity=1, contact=f"{unique('buyer')}@example.com", payment_provider="sandbox", seller_id=seller.id
         )
-        order = flows.place_order(session, request, hold_seconds=900, providers=providers)
+        order = checkout.place_order(session, request, terms=providers)
     with db.transaction() as session:
-        verdict = flows.accept_notification(
-            session, provider_name="sandbox", params=sandbox_notification(providers, order), providers=providers
+        verdict = checkout.accept_notification(
+            session, provider_name="sandbox", params=sandbox_notification(providers, order), terms=providers
         )
         assert verdict == "accepted"
         paid = session.get(Order, order.id)
@@ -203,7 +203,7 @@ def test_a_pending_distributor_sees_the_banner(client: TestClient, db: Database,
 
 
 def test_another_branch_is_invisible_to_a_level_2_distributor(
-    client: TestClient, db: Database, settings: Settings, providers: Providers
+    client: TestClient, db: Database, settings: Settings, providers: Terms
 ) -> None:
     scene = build_scene(db, settings)
     for who in (scene.moon, scene.star):
@@ -233,9 +233,7 @@ def test_another_branch_is_invisible_to_a_level_2_distributor(
     assert client.get(f"/distributor/prices/{scene.product_id}/explain", params={"distributor_id": huge}).status_code == 200
 
 
-def test_a_parent_sees_its_childs_orders_but_not_their_keys(
-    client: TestClient, db: Database, settings: Settings, providers: Providers
-) -> None:
+def test_a_parent_sees_its_childs_orders_but_not_their_keys(client: TestClient, db: Database, settings: Settings, providers: Terms) -> None:
     scene = build_scene(db, settings)
     top_up(db, scene.moon.user_id, 10000)
     childs = buy_wholesale(db, providers, scene.moon, scene.product_id)

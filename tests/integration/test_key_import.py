@@ -50,7 +50,7 @@ def test_txt_file_with_crlf_bom_and_blank_lines(db: Database, vault: Vault, prod
 
 
 def test_csv_import_picks_the_key_column(db: Database, vault: Vault, product_id: int) -> None:
-    data = "id,key,note\n1,CSV-AAAA-1,first\n2,CSV-AAAA-2,second\n3,\"CSV-AAAA-3\",third\n"
+    data = 'id,key,note\n1,CSV-AAAA-1,first\n2,CSV-AAAA-2,second\n3,"CSV-AAAA-3",third\n'
     report = _import(db, vault, product_id, data, fmt="csv", source="csv")
     assert report.imported == 3
     with db.transaction(write=False) as s:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 from factories import make_stocked_product, place
 
+from keyrelay.checkout import Terms
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 PASSWORD = "tea-and-biscuits"
 
 
 @pytest.fixture
-def order(db: Database, vault: Vault, providers: Providers) -> Order:
+def order(db: Database, vault: Vault, providers: Terms) -> Order:
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, 3).id
         return place(s, providers, product_id, 1, contact="Mixed.Case@Example.com", query_password=PASSWORD)
@@ -60,14 +60,14 @@ def test_every_miss_is_the_same_not_found(db: Database, order: Order) -> None:
     assert order.number not in orders.LOOKUP_MISS
 
 
-def test_an_order_without_query_password_cannot_be_found_by_one(db: Database, vault: Vault, providers: Providers) -> None:
+def test_an_order_without_query_password_cannot_be_found_by_one(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, 1).id
         plain = place(s, providers, product_id, 1, contact="plain@example.com")
     assert _miss(db, plain.number, query_password="anything") == orders.LOOKUP_MISS
 
 
-def test_a_non_ascii_contact_finds_its_order(db: Database, vault: Vault, providers: Providers) -> None:
+def test_a_non_ascii_contact_finds_its_order(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, 1).id
         placed = place(s, providers, product_id, 1, contact="José.Müller@Example.com")

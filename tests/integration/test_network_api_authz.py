@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from keyrelay.app import create_app
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.distribution.models import Distributor
 from keyrelay.identity import service as identity
@@ -26,7 +27,6 @@ from keyrelay.identity.models import User
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import withdrawals
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     buy_wholesale,
@@ -88,7 +88,7 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def net(client: TestClient, db: Database, vault: Vault, providers: Providers) -> Net:
+def net(client: TestClient, db: Database, vault: Vault, providers: Terms) -> Net:
     secret = client.app.state.keyrelay.jwt_secret  # type: ignore[attr-defined]
     with db.transaction() as s:
         op = make_operator(s)

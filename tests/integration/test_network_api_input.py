@@ -13,6 +13,7 @@ from httpx import Response
 from sqlalchemy import func, select, update
 
 from keyrelay.app import create_app
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.distribution import channels
 from keyrelay.distribution.models import Distributor, Invite
@@ -23,7 +24,6 @@ from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger.models import Account
 from keyrelay.models import metadata
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     buy_wholesale,
@@ -182,7 +182,7 @@ def test_withdrawal_above_available_is_409_insufficient_balance(client: TestClie
     assert (wallet["available_minor"], wallet["locked_minor"]) == (0, 5_000)
 
 
-def test_another_branchs_ids_are_404_and_change_nothing(client: TestClient, setup: Setup, db: Database, providers: Providers) -> None:
+def test_another_branchs_ids_are_404_and_change_nothing(client: TestClient, setup: Setup, db: Database, providers: Terms) -> None:
     with db.transaction() as s:
         top_up(s, setup.a1_user, 20_000)
         b1 = s.get(Distributor, setup.b1)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
+from keyrelay import checkout
 from keyrelay.catalog.models import Product
+from keyrelay.checkout import Terms
 from keyrelay.distribution.models import Distributor
 from keyrelay.identity.models import User
 from keyrelay.kit.db import Database
@@ -21,9 +23,7 @@ from keyrelay.kit.vault import Vault
 from keyrelay.ledger import earnings, withdrawals
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Hold
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     Money,
@@ -87,7 +87,7 @@ def _balances(db: Database, world: World) -> tuple[int, int, list[Money], int]:
 
 def _refund(db: Database, order: Order) -> None:
     with db.transaction() as s:
-        flows.refund(s, s.get(Order, order.id), actor="test", reason="buyer complained")  # type: ignore[arg-type]
+        checkout.refund(s, s.get(Order, order.id), actor="test", reason="buyer complained")  # type: ignore[arg-type]
 
 
 def _books_ok(db: Database) -> None:
@@ -96,7 +96,7 @@ def _books_ok(db: Database) -> None:
     assert report.ok, report
 
 
-def test_worked_example_three_level_split(db: Database, vault: Vault, providers: Providers) -> None:
+def test_worked_example_three_level_split(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     order = sell_hosted(db, providers, world.chain[2], world.product.id, 3)
     assert (order.unit_price_minor, order.unit_cost_minor, order.amount_minor) == (9900, 8075, 29_700)
@@ -116,7 +116,7 @@ def test_worked_example_three_level_split(db: Database, vault: Vault, providers:
     _books_ok(db)
 
 
-def test_holds_release_after_the_settlement_hold(db: Database, vault: Vault, providers: Providers) -> None:
+def test_holds_release_after_the_settlement_hold(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     sell_hosted(db, providers, world.chain[2], world.product.id, 3)
     with db.transaction() as s:
@@ -128,7 +128,7 @@ def test_holds_release_after_the_settlement_hold(db: Database, vault: Vault, pro
     _books_ok(db)
 
 
-def test_refund_inside_the_hold_reverses_everything(db: Database, vault: Vault, providers: Providers) -> None:
+def test_refund_inside_the_hold_reverses_everything(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     keep = sell_hosted(db, providers, world.chain[2], world.product.id, 1)
     before = _balances(db, world)
@@ -141,12 +141,12 @@ def test_refund_inside_the_hold_reverses_everything(db: Database, vault: Vault, 
     release_all(db)  # only the kept order's earnings become available
     assert [money(db, u) for u in world.users] == [Money(375, 0, 0), Money(200, 0, 0), Money(1_825, 0, 0)]
     with pytest.raises(IllegalTransition), db.transaction() as s:
-        flows.refund(s, s.get(Order, refunded.id), actor="test", reason="again")  # type: ignore[arg-type]
+        checkout.refund(s, s.get(Order, refunded.id), actor="test", reason="again")  # type: ignore[arg-type]
     assert keep.status == "delivered"
     _books_ok(db)
 
 
-def test_refund_after_release_claws_back_into_debt_that_later_earnings_repay(db: Database, vault: Vault, providers: Providers) -> None:
+def test_refund_after_release_claws_back_into_debt_that_later_earnings_repay(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     seller = world.users[2]
     order = sell_hosted(db, providers, world.chain[2], world.product.id, 3)
@@ -168,7 +168,7 @@ def test_refund_after_release_claws_back_into_debt_that_later_earnings_repay(db:
     _books_ok(db)
 
 
-def test_withdrawal_lifecycle(db: Database, vault: Vault, providers: Providers) -> None:
+def test_withdrawal_lifecycle(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     seller, op = world.users[2], world.operator_id
     sell_hosted(db, providers, world.chain[2], world.product.id, 3)
@@ -217,7 +217,7 @@ def test_withdrawal_lifecycle(db: Database, vault: Vault, providers: Providers) 
     _books_ok(db)
 
 
-def test_self_dealing_upline_share_goes_to_the_platform(db: Database, vault: Vault, providers: Providers) -> None:
+def test_self_dealing_upline_share_goes_to_the_platform(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     with db.transaction(write=False) as s:
         l1_email = s.get(User, world.users[0]).email  # type: ignore[union-attr]
@@ -235,7 +235,7 @@ def test_self_dealing_upline_share_goes_to_the_platform(db: Database, vault: Vau
     _books_ok(db)
 
 
-def test_wholesale_purchase_pays_uplines_and_refund_returns_it_to_the_wallet(db: Database, vault: Vault, providers: Providers) -> None:
+def test_wholesale_purchase_pays_uplines_and_refund_returns_it_to_the_wallet(db: Database, vault: Vault, providers: Terms) -> None:
     world = worked_example(db, vault)
     buyer = world.chain[2]
     with db.transaction() as s:

@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from keyrelay.catalog.models import Product
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     child_price,
@@ -141,7 +141,7 @@ def test_default_rules_cannot_be_fixed_prices(db: Database) -> None:
     assert _rows(db, LevelPrice) == _rows(db, ChildPrice) == 0
 
 
-def test_price_changes_never_reach_a_placed_order(db: Database, vault: Vault, providers: Providers) -> None:
+def test_price_changes_never_reach_a_placed_order(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         op = make_operator(s).id
         a1, a2 = make_chain(s, op, 2)

@@ -23,7 +23,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from keyrelay import checkout
 from keyrelay.catalog.models import Product
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network
 from keyrelay.distribution.models import Distributor
 from keyrelay.kit.db import Database
@@ -32,9 +34,7 @@ from keyrelay.kit.vault import Vault
 from keyrelay.ledger import earnings, withdrawals
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Transaction
-from keyrelay.orders import flows
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     MAX_DEPTH,
@@ -195,7 +195,7 @@ class Model:
 
 
 class Run:
-    def __init__(self, db: Database, providers: Providers, model: Model, operator_id: int) -> None:
+    def __init__(self, db: Database, providers: Terms, model: Model, operator_id: int) -> None:
         self.db, self.providers, self.m, self.op = db, providers, model, operator_id
 
     def _book(self, order: Order, payer: str) -> None:
@@ -264,7 +264,7 @@ class Run:
         order, payer = self.m.orders[a % len(self.m.orders)]
         try:
             with self.db.transaction() as s:
-                flows.refund(s, s.get(Order, order.id), actor="test", reason="property")  # type: ignore[arg-type]
+                checkout.refund(s, s.get(Order, order.id), actor="test", reason="property")  # type: ignore[arg-type]
         except IllegalTransition:
             assert order.id in self.m.refunded
             return
@@ -485,7 +485,7 @@ def _set_prices(db: Database, m: Model, spec: dict[str, object]) -> None:
     ],
 )
 def test_random_networks_keep_the_books_exact(
-    db: Database, vault: Vault, providers: Providers, fast_passwords: None, spec: dict[str, object], operations: list[tuple[str, int, int]]
+    db: Database, vault: Vault, providers: Terms, fast_passwords: None, spec: dict[str, object], operations: list[tuple[str, int, int]]
 ) -> None:
     wipe(db)
     model, operator_id = build(db, vault, spec)

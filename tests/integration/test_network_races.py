@@ -17,13 +17,13 @@ import pytest
 from factories import unique
 from sqlalchemy import func, select
 
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network
 from keyrelay.distribution.models import Channel, Distributor
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import DomainError
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import service as ledger
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     buy_wholesale,
@@ -57,7 +57,7 @@ def race(count: int, attempt: Callable[[int], None]) -> Counter[str]:
         return Counter(pool.map(run, range(count)))
 
 
-def test_first_wholesale_purchases_race_for_one_wallet(db: Database, vault: Vault, providers: Providers) -> None:
+def test_first_wholesale_purchases_race_for_one_wallet(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         op = make_operator(s).id
         buyer = make_distributor(s, None, operator_id=op)

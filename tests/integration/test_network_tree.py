@@ -10,6 +10,7 @@ import pytest
 from factories import unique
 from sqlalchemy import func, select, update
 
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network
 from keyrelay.distribution.models import Channel, Distributor, Invite
 from keyrelay.identity.models import User
@@ -18,7 +19,6 @@ from keyrelay.kit.db import Database
 from keyrelay.kit.errors import Conflict, Forbidden, ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .network_factories import (
     buy_wholesale,
@@ -129,7 +129,7 @@ def test_concurrent_redemption_of_a_single_use_invite_makes_one_distributor(db: 
         assert s.scalar(select(Invite.uses).where(Invite.code == code)) == 1
 
 
-def test_pending_distributor_cannot_buy_until_approved(db: Database, vault: Vault, providers: Providers) -> None:
+def test_pending_distributor_cannot_buy_until_approved(db: Database, vault: Vault, providers: Terms) -> None:
     op = _operator(db)
     with db.transaction() as s:
         pending = make_distributor(s, None, operator_id=op, requires_approval=True)
@@ -150,7 +150,7 @@ def test_pending_distributor_cannot_buy_until_approved(db: Database, vault: Vaul
     assert order.status == "delivered"
 
 
-def test_suspension_stops_wholesale_and_sub_site_sales_at_once(db: Database, vault: Vault, providers: Providers) -> None:
+def test_suspension_stops_wholesale_and_sub_site_sales_at_once(db: Database, vault: Vault, providers: Terms) -> None:
     op = _operator(db)
     with db.transaction() as s:
         top, child = make_chain(s, op, 2)

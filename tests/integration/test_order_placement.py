@@ -10,16 +10,17 @@ import pytest
 from factories import make_product, make_stocked_product, place, sandbox_notification
 from sqlalchemy import select
 
+from keyrelay import checkout
 from keyrelay.catalog.schemas import ProductIn
+from keyrelay.checkout import Terms
 from keyrelay.inventory.models import CardKey
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import NotFound, OutOfStock, ValidationFailed
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.kit.vault import Vault
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
-from keyrelay.payments.service import Providers
 
 from .support import count, key_ids_of, order_row, stock
 
@@ -31,7 +32,7 @@ def _stocked(db: Database, vault: Vault, n_keys: int, **product: object) -> int:
         return make_stocked_product(s, vault, n_keys, **product).id
 
 
-def test_an_order_reserves_exactly_its_keys_and_stock_moves_to_sold(db: Database, vault: Vault, providers: Providers) -> None:
+def test_an_order_reserves_exactly_its_keys_and_stock_moves_to_sold(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 10, price_minor=1250)
     with db.transaction() as s:
         order = place(s, providers, product_id, 3, contact="  Buyer@Example.COM ")
@@ -45,13 +46,13 @@ def test_an_order_reserves_exactly_its_keys_and_stock_moves_to_sold(db: Database
 
     with db.transaction() as s:
         params = sandbox_notification(providers, order)
-        assert flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers) == "accepted"
+        assert checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers) == "accepted"
     assert stock(db, product_id) == {"available": 7, "reserved": 0, "sold": 3}
     assert key_ids_of(db, order_id, "sold") == reserved  # the very keys that were held are the ones sold
     assert order_row(db, number).status == rules.DELIVERED
 
 
-def test_two_orders_never_share_a_key(db: Database, vault: Vault, providers: Providers) -> None:
+def test_two_orders_never_share_a_key(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 5)
     with db.transaction() as s:
         first, second = place(s, providers, product_id, 2), place(s, providers, product_id, 3)
@@ -63,7 +64,7 @@ def test_two_orders_never_share_a_key(db: Database, vault: Vault, providers: Pro
 
 
 @pytest.mark.parametrize("quantity", [0, -1, 11, True, 2.0])
-def test_bad_quantities_are_refused_and_create_nothing(db: Database, vault: Vault, providers: Providers, quantity: object) -> None:
+def test_bad_quantities_are_refused_and_create_nothing(db: Database, vault: Vault, providers: Terms, quantity: object) -> None:
     product_id = _stocked(db, vault, 20, max_per_order=10)
     with pytest.raises(ValidationFailed) as caught, db.transaction() as s:
         place(s, providers, product_id, quantity)  # type: ignore[arg-type]
@@ -72,7 +73,7 @@ def test_bad_quantities_are_refused_and_create_nothing(db: Database, vault: Vaul
     assert stock(db, product_id) == {"available": 20, "reserved": 0, "sold": 0}
 
 
-def test_more_than_in_stock_is_out_of_stock_and_rolls_back(db: Database, vault: Vault, providers: Providers) -> None:
+def test_more_than_in_stock_is_out_of_stock_and_rolls_back(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 3)
     with pytest.raises(OutOfStock), db.transaction() as s:
         place(s, providers, product_id, 4)
@@ -84,7 +85,7 @@ def test_more_than_in_stock_is_out_of_stock_and_rolls_back(db: Database, vault: 
     assert stock(db, product_id)["reserved"] == 3
 
 
-def test_a_product_without_keys_is_out_of_stock(db: Database, vault: Vault, providers: Providers) -> None:
+def test_a_product_without_keys_is_out_of_stock(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         product_id = make_product(s, vault).id
     with pytest.raises(OutOfStock), db.transaction() as s:
@@ -92,7 +93,7 @@ def test_a_product_without_keys_is_out_of_stock(db: Database, vault: Vault, prov
     assert count(db, Order) == 0
 
 
-def test_per_contact_daily_limit_counts_live_orders_case_insensitively(db: Database, vault: Vault, providers: Providers) -> None:
+def test_per_contact_daily_limit_counts_live_orders_case_insensitively(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 20, max_per_contact=3)
     with db.transaction() as s:
         first = place(s, providers, product_id, 2, contact="limit@example.com")
@@ -104,13 +105,13 @@ def test_per_contact_daily_limit_counts_live_orders_case_insensitively(db: Datab
     with pytest.raises(ValidationFailed), db.transaction() as s:
         place(s, providers, product_id, 1, contact="limit@example.com")
     with db.transaction() as s:  # a cancelled order no longer counts against the buyer
-        flows.cancel(s, s.get(Order, first.id), actor="test")  # type: ignore[arg-type]
+        checkout.cancel(s, s.get(Order, first.id), actor="test")  # type: ignore[arg-type]
     with db.transaction() as s:
         place(s, providers, product_id, 2, contact="limit@example.com")
     assert stock(db, product_id)["reserved"] == 6
 
 
-def test_unknown_or_inactive_product_is_not_found(db: Database, vault: Vault, providers: Providers) -> None:
+def test_unknown_or_inactive_product_is_not_found(db: Database, vault: Vault, providers: Terms) -> None:
     with pytest.raises(NotFound), db.transaction() as s:
         place(s, providers, 999_999, 1)
     product_id = _stocked(db, vault, 2, is_active=False)
@@ -128,9 +129,7 @@ def test_unknown_or_inactive_product_is_not_found(db: Database, vault: Vault, pr
         ({"query_password": "p" * 129}, "query_password"),
     ],
 )
-def test_bad_checkout_input_creates_nothing(
-    db: Database, vault: Vault, providers: Providers, changes: dict[str, object], field: str
-) -> None:
+def test_bad_checkout_input_creates_nothing(db: Database, vault: Vault, providers: Terms, changes: dict[str, object], field: str) -> None:
     product_id = _stocked(db, vault, 2)
     with pytest.raises(ValidationFailed) as caught, db.transaction() as s:
         place(s, providers, product_id, 1, **changes)  # type: ignore[arg-type]
@@ -139,7 +138,7 @@ def test_bad_checkout_input_creates_nothing(
     assert stock(db, product_id)["available"] == 2
 
 
-def test_order_numbers_are_unique_and_well_formed(db: Database, vault: Vault, providers: Providers) -> None:
+def test_order_numbers_are_unique_and_well_formed(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 40, max_per_order=1)
     with db.transaction() as s:
         numbers = [place(s, providers, product_id, 1, contact=f"n{i}@example.com").number for i in range(40)]
@@ -147,7 +146,7 @@ def test_order_numbers_are_unique_and_well_formed(db: Database, vault: Vault, pr
     assert all(ORDER_NUMBER.match(number) for number in numbers)
 
 
-def test_order_timeline_starts_with_created(db: Database, vault: Vault, providers: Providers) -> None:
+def test_order_timeline_starts_with_created(db: Database, vault: Vault, providers: Terms) -> None:
     product_id = _stocked(db, vault, 1)
     with db.transaction() as s:
         order = place(s, providers, product_id, 1)
@@ -157,7 +156,7 @@ def test_order_timeline_starts_with_created(db: Database, vault: Vault, provider
     assert "Main site" in event.note  # main-site orders are attributed to the main channel
 
 
-def test_concurrent_buyers_cannot_oversell(db: Database, vault: Vault, providers: Providers) -> None:
+def test_concurrent_buyers_cannot_oversell(db: Database, vault: Vault, providers: Terms) -> None:
     """Twelve threads race for five keys: five orders, seven refusals, no key held twice."""
     product_id = _stocked(db, vault, 5)
 
@@ -178,7 +177,7 @@ def test_concurrent_buyers_cannot_oversell(db: Database, vault: Vault, providers
     assert count(db, Order) == 5
 
 
-def test_large_order_totals_are_exact_and_bounded_on_both_engines(db: Database, vault: Vault, providers: Providers) -> None:
+def test_large_order_totals_are_exact_and_bounded_on_both_engines(db: Database, vault: Vault, providers: Terms) -> None:
     """Totals beyond 32 bits are stored exactly (64-bit columns); beyond MAX_AMOUNT_MINOR they are refused."""
     product_id = _stocked(db, vault, 10, price_minor=300_000_000, max_per_order=10)
     with db.transaction() as s:

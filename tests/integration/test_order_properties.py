@@ -17,15 +17,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from keyrelay import checkout
+from keyrelay.checkout import Terms
 from keyrelay.inventory.models import CardKey
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import IllegalTransition, InsufficientBalance, OutOfStock
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import service as ledger
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders.models import Order
 from keyrelay.payments.models import Payment
-from keyrelay.payments.service import Providers
 
 from .support import backdate_hold
 
@@ -59,7 +60,7 @@ class Model:
 class Run:
     """Applies one operation to the real services and to the model, checking the verdict."""
 
-    def __init__(self, db: Database, providers: Providers, model: Model) -> None:
+    def __init__(self, db: Database, providers: Terms, model: Model) -> None:
         self.db, self.providers, self.m = db, providers, model
 
     def place(self, quantity: int, *, wallet: bool = False) -> None:
@@ -98,7 +99,7 @@ class Run:
         params = self.m.notification[order_id] if repeat else sandbox_notification(self.providers, order)
         self.m.notification.setdefault(order_id, params)
         with self.db.transaction() as s:
-            verdict = flows.accept_notification(s, provider_name="sandbox", params=params, providers=self.providers)
+            verdict = checkout.accept_notification(s, provider_name="sandbox", params=params, terms=self.providers)
         if repeat:
             expected = "duplicate"
         elif self.m.status[order_id] == rules.PENDING:
@@ -116,7 +117,7 @@ class Run:
         order_id, order = picked
         try:
             with self.db.transaction() as s:
-                flows.cancel(s, s.get_one(Order, order_id), actor="property")
+                checkout.cancel(s, s.get_one(Order, order_id), actor="property")
         except IllegalTransition:
             assert self.m.status[order_id] != rules.PENDING
             return
@@ -132,7 +133,7 @@ class Run:
         with self.db.transaction() as s:
             backdate_hold(s, order_id)
         with self.db.transaction() as s:
-            expired = flows.expire_due(s)
+            expired = checkout.expire_due(s)
         if self.m.status[order_id] == rules.PENDING:
             assert expired == 1
             self.m.status[order_id] = rules.EXPIRED
@@ -185,7 +186,7 @@ def check_invariants(db: Database, m: Model) -> None:
 )
 @given(first_quantity=st.integers(min_value=1, max_value=4), operations=OPERATIONS)
 def test_random_operation_sequences_keep_stock_and_books_consistent(
-    db: Database, vault: Vault, providers: Providers, first_quantity: int, operations: list[tuple[str, int]]
+    db: Database, vault: Vault, providers: Terms, first_quantity: int, operations: list[tuple[str, int]]
 ) -> None:
     with db.transaction() as s:
         product = make_product(s, vault, price_minor=PRICE, max_per_order=4)

@@ -5,28 +5,31 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
-from factories import make_stocked_product, place, sandbox_notification
+from factories import make_stocked_product, place, sandbox_notification, sandbox_of
 from sqlalchemy import select
 
+from keyrelay import checkout
+from keyrelay.checkout import Terms
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger.models import Transaction
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders.models import Order
+from keyrelay.payments import registry
 from keyrelay.payments.models import Payment, PaymentNotification
-from keyrelay.payments.service import Providers
 
 from .support import backdate_hold, books_ok, count, key_ids_of, order_row, stock, topics
 
 
-def _notify(db: Database, providers: Providers, params: Mapping[str, str]) -> str:
+def _notify(db: Database, providers: Terms, params: Mapping[str, str]) -> str:
     with db.transaction() as s:
-        return flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers, ip="203.0.113.9")
+        return checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers, ip="203.0.113.9")
 
 
-def _pending(db: Database, vault: Vault, providers: Providers, *, keys: int = 5, quantity: int = 2) -> tuple[int, Order]:
+def _pending(db: Database, vault: Vault, providers: Terms, *, keys: int = 5, quantity: int = 2) -> tuple[int, Order]:
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, keys, price_minor=999).id
         return product_id, place(s, providers, product_id, quantity)
@@ -37,7 +40,7 @@ def _notifications(db: Database) -> list[PaymentNotification]:
         return list(s.scalars(select(PaymentNotification).order_by(PaymentNotification.id)))
 
 
-def test_a_valid_notification_delivers_the_keys(db: Database, vault: Vault, providers: Providers) -> None:
+def test_a_valid_notification_delivers_the_keys(db: Database, vault: Vault, providers: Terms) -> None:
     product_id, order = _pending(db, vault, providers)
     assert _notify(db, providers, sandbox_notification(providers, order)) == "accepted"
 
@@ -51,15 +54,15 @@ def test_a_valid_notification_delivers_the_keys(db: Database, vault: Vault, prov
         assert (payment.order_id, payment.amount_minor, payment.status) == (order.id, 1998, "succeeded")
         [sale] = s.scalars(select(Transaction).where(Transaction.kind == "sale"))
         assert sale.ref == order.number
-        content = flows.delivered_content(s, paid, vault=vault, actor="buyer")
+        content = checkout.delivered_content(s, paid, vault=vault, actor="buyer")
     assert len(content.items) == 2
-    assert topics(db, order.number) == ["order.paid", "order.delivered"]
+    assert topics(db, order.number) == ["order.placed", "order.paid", "order.delivered"]
     [note] = _notifications(db)
     assert (note.verdict, note.order_number, note.remote_ip) == ("accepted", order.number, "203.0.113.9")
     assert books_ok(db)
 
 
-def test_the_same_notification_from_ten_threads_applies_once(db: Database, vault: Vault, providers: Providers) -> None:
+def test_the_same_notification_from_ten_threads_applies_once(db: Database, vault: Vault, providers: Terms) -> None:
     product_id, order = _pending(db, vault, providers, quantity=3)
     params = sandbox_notification(providers, order)
     start = threading.Barrier(10)
@@ -109,7 +112,7 @@ def _tamper(params: dict[str, str], how: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("how", ["amount", "order_no", "sign", "status", "drop:trade_no", "drop:sign"])
-def test_tampered_notifications_are_rejected_and_change_nothing(db: Database, vault: Vault, providers: Providers, how: str) -> None:
+def test_tampered_notifications_are_rejected_and_change_nothing(db: Database, vault: Vault, providers: Terms, how: str) -> None:
     product_id, order = _pending(db, vault, providers)
     params = sandbox_notification(providers, order)
     forged = _tamper(params, how)
@@ -125,25 +128,25 @@ def test_tampered_notifications_are_rejected_and_change_nothing(db: Database, va
     assert _notify(db, providers, params) == "accepted"
 
 
-def test_rejection_reasons_are_specific(db: Database, vault: Vault, providers: Providers) -> None:
+def test_rejection_reasons_are_specific(db: Database, vault: Vault, providers: Terms) -> None:
     _, order = _pending(db, vault, providers)
     params = sandbox_notification(providers, order)
     _notify(db, providers, _tamper(params, "sign"))
     _notify(db, providers, {k: v for k, v in params.items() if k not in ("amount", "sign")})
     with db.transaction() as s:
-        assert flows.accept_notification(s, provider_name="paypal", params=params, providers=providers) == "rejected"
+        assert checkout.accept_notification(s, provider_name="paypal", params=params, terms=providers) == "rejected"
     stale = dict(params, timestamp=str(int(params["timestamp"]) - 2 * 24 * 3600))
-    stale["sign"] = providers.sandbox.sign(stale)  # genuinely signed, but replayed two days later
+    stale["sign"] = sandbox_of(providers).sign(stale)  # genuinely signed, but replayed two days later
     _notify(db, providers, stale)
     reasons = [n.reason for n in _notifications(db)]
     assert reasons == ["bad signature", "missing fields: amount, sign", "unknown provider", "notification too old"]
 
 
-def test_a_correctly_signed_wrong_amount_is_rejected(db: Database, vault: Vault, providers: Providers) -> None:
+def test_a_correctly_signed_wrong_amount_is_rejected(db: Database, vault: Vault, providers: Terms) -> None:
     product_id, order = _pending(db, vault, providers)
     params = sandbox_notification(providers, order)
     params["amount"] = str(order.amount_minor - 1)
-    params["sign"] = providers.sandbox.sign(params)
+    params["sign"] = sandbox_of(providers).sign(params)
     assert _notify(db, providers, params) == "rejected"
     [note] = _notifications(db)
     assert "does not match" in note.reason
@@ -152,32 +155,32 @@ def test_a_correctly_signed_wrong_amount_is_rejected(db: Database, vault: Vault,
     assert count(db, Payment) == 0
 
 
-def test_signed_but_unpaid_or_unknown_order_is_rejected(db: Database, vault: Vault, providers: Providers) -> None:
+def test_signed_but_unpaid_or_unknown_order_is_rejected(db: Database, vault: Vault, providers: Terms) -> None:
     _, order = _pending(db, vault, providers)
     assert _notify(db, providers, sandbox_notification(providers, order, status="failed")) == "rejected"
     ghost = sandbox_notification(providers, order)
     ghost["order_no"] = "KR000000AAAAAAAAAAAAAA"
-    ghost["sign"] = providers.sandbox.sign(ghost)
+    ghost["sign"] = sandbox_of(providers).sign(ghost)
     assert _notify(db, providers, ghost) == "rejected"
     assert [n.verdict for n in _notifications(db)] == ["rejected", "rejected"]
     assert order_row(db, order.number).status == rules.PENDING
     assert count(db, Payment) == 0
 
 
-def test_a_notification_signed_with_another_secret_is_rejected(db: Database, vault: Vault, providers: Providers) -> None:
+def test_a_notification_signed_with_another_secret_is_rejected(db: Database, vault: Vault, providers: Terms) -> None:
     _, order = _pending(db, vault, providers)
-    impostor = Providers(sandbox_secret=b"x" * 32)
+    impostor = replace(providers, providers=registry.build([], production=False, secrets=registry.ProviderSecrets(b"x" * 32)))
     assert _notify(db, providers, sandbox_notification(impostor, order)) == "rejected"
     assert order_row(db, order.number).status == rules.PENDING
 
 
-def test_payment_after_expiry_is_late_and_delivers_nothing(db: Database, vault: Vault, providers: Providers) -> None:
+def test_payment_after_expiry_is_late_and_delivers_nothing(db: Database, vault: Vault, providers: Terms) -> None:
     product_id, order = _pending(db, vault, providers)
     params = sandbox_notification(providers, order)
     with db.transaction() as s:
         backdate_hold(s, order.id)
     with db.transaction() as s:
-        assert flows.expire_due(s) == 1
+        assert checkout.expire_due(s) == 1
     assert stock(db, product_id) == {"available": 5, "reserved": 0, "sold": 0}
 
     assert _notify(db, providers, params) == "late"
@@ -190,7 +193,7 @@ def test_payment_after_expiry_is_late_and_delivers_nothing(db: Database, vault: 
         [payment] = s.scalars(select(Payment))
         assert payment.status == "late"
         assert {t.kind for t in s.scalars(select(Transaction))} == {"late_receipt"}
-        assert flows.delivered_content(s, late, vault=vault, actor="buyer").items == []
+        assert checkout.delivered_content(s, late, vault=vault, actor="buyer").items == []
     assert "order.late_payment" in topics(db, order.number)
     assert "order.delivered" not in topics(db, order.number)
 
@@ -206,7 +209,7 @@ def test_payment_after_expiry_is_late_and_delivers_nothing(db: Database, vault: 
     assert books_ok(db)
 
 
-def test_paying_a_delivered_order_twice_is_flagged_not_redelivered(db: Database, vault: Vault, providers: Providers) -> None:
+def test_paying_a_delivered_order_twice_is_flagged_not_redelivered(db: Database, vault: Vault, providers: Terms) -> None:
     product_id, order = _pending(db, vault, providers)
     assert _notify(db, providers, sandbox_notification(providers, order)) == "accepted"
     second_trade = sandbox_notification(providers, order)  # the buyer paid again: a new gateway trade
@@ -219,7 +222,7 @@ def test_paying_a_delivered_order_twice_is_flagged_not_redelivered(db: Database,
     assert books_ok(db)
 
 
-def test_payment_racing_the_expiry_sweep_ends_consistent(db: Database, vault: Vault, providers: Providers) -> None:
+def test_payment_racing_the_expiry_sweep_ends_consistent(db: Database, vault: Vault, providers: Terms) -> None:
     """The callback and the sweep race for each overdue order: exactly one wins, money and keys follow."""
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, 12).id
@@ -234,7 +237,7 @@ def test_payment_racing_the_expiry_sweep_ends_consistent(db: Database, vault: Va
     def sweep(start: threading.Barrier) -> None:
         start.wait()
         with db.transaction() as s:
-            flows.expire_due(s)
+            checkout.expire_due(s)
 
     for order in placed:  # one race per order, so both outcomes get a chance
         with db.transaction() as s:

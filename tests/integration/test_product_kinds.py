@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
+import pytest
+from factories import make_providers, sandbox_of
+
+from keyrelay import checkout
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
 from keyrelay.config import Settings
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import IllegalTransition, ValidationFailed
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
-from keyrelay.payments.service import Providers
 
 
 def _product(db: Database, settings: Settings, kind: str, content: str | None = None) -> int:
@@ -22,13 +24,13 @@ def _product(db: Database, settings: Settings, kind: str, content: str | None = 
 
 
 def _paid_order(db: Database, settings: Settings, product_id: int, quantity: int = 2) -> str:
-    providers = Providers(sandbox_secret=settings.derived_key(b"sandbox"))
+    providers = make_providers(settings)
     with db.transaction() as s:
-        place = flows.PlaceOrder(product_id=product_id, quantity=quantity, contact="k@example.com", payment_provider="sandbox")
-        order = flows.place_order(s, place, hold_seconds=60, providers=providers)
-        params = providers.sandbox.notification_for(flows.order_to_pay(order))
+        place = checkout.PlaceOrder(product_id=product_id, quantity=quantity, contact="k@example.com", payment_provider="sandbox")
+        order = checkout.place_order(s, place, terms=replace(providers, hold_seconds=60))
+        params = sandbox_of(providers).notification_for(checkout.order_to_pay(order))
     with db.transaction() as s:
-        assert flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers) == "accepted"
+        assert checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers) == "accepted"
     return order.number
 
 
@@ -38,7 +40,7 @@ def test_fixed_product_delivers_its_content_per_unit(db: Database, settings: Set
     with db.transaction() as s:
         order = orders.get_by_number(s, number)
         assert order.status == "delivered"
-        content = flows.delivered_content(s, order, vault=settings.vault, actor="test")
+        content = checkout.delivered_content(s, order, vault=settings.vault, actor="test")
     assert content.items == ["https://example.com/download?code=XYZ"] * 2
 
 
@@ -53,17 +55,17 @@ def test_manual_product_waits_for_the_operator(db: Database, settings: Settings)
     with db.transaction() as s:
         order = orders.get_by_number(s, number)
         assert order.status == "paid"
-        assert flows.delivered_content(s, order, vault=settings.vault, actor="test").items == []
+        assert checkout.delivered_content(s, order, vault=settings.vault, actor="test").items == []
         with pytest.raises(ValidationFailed):
-            flows.deliver_manually(s, order, content="   ", vault=settings.vault, actor="user:1")
+            checkout.deliver_manually(s, order, content="   ", vault=settings.vault, actor="user:1")
     with db.transaction() as s:
         order = orders.get_by_number(s, number)
-        flows.deliver_manually(s, order, content="acct-1 / pw-1\nacct-2 / pw-2", vault=settings.vault, actor="user:1")
+        checkout.deliver_manually(s, order, content="acct-1 / pw-1\nacct-2 / pw-2", vault=settings.vault, actor="user:1")
     with db.transaction() as s:
         order = orders.get_by_number(s, number)
         assert order.status == "delivered"
         assert order.manual_content is not None
         assert b"acct-1" not in order.manual_content
-        assert flows.delivered_content(s, order, vault=settings.vault, actor="test").items == ["acct-1 / pw-1", "acct-2 / pw-2"]
+        assert checkout.delivered_content(s, order, vault=settings.vault, actor="test").items == ["acct-1 / pw-1", "acct-2 / pw-2"]
         with pytest.raises(IllegalTransition):
-            flows.deliver_manually(s, order, content="again", vault=settings.vault, actor="user:1")
+            checkout.deliver_manually(s, order, content="again", vault=settings.vault, actor="user:1")

@@ -6,17 +6,17 @@ import pytest
 from factories import import_keys, key_secrets, make_product, make_stocked_product, place, sandbox_notification
 from sqlalchemy import select
 
+from keyrelay import checkout
 from keyrelay.audit import service as audit
 from keyrelay.catalog import service as catalog
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.inventory import service as inventory
 from keyrelay.inventory.models import CardKey
 from keyrelay.inventory.rotation import rotate_all
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import UnknownKeyError, Vault, VaultKey, generate_vault_key, parse_vault_keys
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
-from keyrelay.payments.service import Providers
 
 K2 = generate_vault_key("k2")
 
@@ -36,7 +36,7 @@ def _key_ids(db: Database) -> set[str]:
         return {Vault.key_id_of(bytes(blob)) for blob in s.scalars(select(CardKey.ciphertext))}
 
 
-def test_rotation_reencrypts_everything_under_the_new_key(db: Database, settings: Settings, providers: Providers) -> None:
+def test_rotation_reencrypts_everything_under_the_new_key(db: Database, settings: Settings, providers: Terms) -> None:
     old = Vault([_k1(settings)], _fingerprint_key(settings))
     secrets = key_secrets(7, prefix="ROTATE")
     with db.transaction() as s:
@@ -46,7 +46,7 @@ def test_rotation_reencrypts_everything_under_the_new_key(db: Database, settings
         sold = place(s, providers, product.id, 2)
     with db.transaction() as s:
         params = sandbox_notification(providers, sold)
-        assert flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers) == "accepted"
+        assert checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers) == "accepted"
     assert _key_ids(db) == {"t1"}
 
     both = Vault([K2, _k1(settings)], _fingerprint_key(settings))
@@ -60,7 +60,7 @@ def test_rotation_reencrypts_everything_under_the_new_key(db: Database, settings
         keys = inventory.list_keys(s, product_id=product.id)
         revealed = sorted(inventory.reveal_key(s, key_id=k.id, vault=new_only, actor="user:1").secret for k in keys)
         order = orders.get_by_number(s, sold.number)
-        delivered = flows.delivered_content(s, order, vault=new_only, actor="buyer:test").items
+        delivered = checkout.delivered_content(s, order, vault=new_only, actor="buyer:test").items
         fixed_product = catalog.get_product(s, fixed.id)
         assert fixed_product.fixed_content is not None
         assert Vault.key_id_of(fixed_product.fixed_content) == "k2"
@@ -77,15 +77,15 @@ def test_rotation_reencrypts_everything_under_the_new_key(db: Database, settings
         inventory.reveal_key(s, key_id=keys[0].id, vault=old, actor="user:1")  # k1 alone can no longer read them
 
 
-def test_every_reveal_is_audited(db: Database, settings: Settings, vault: Vault, providers: Providers) -> None:
+def test_every_reveal_is_audited(db: Database, settings: Settings, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         product_id = make_stocked_product(s, vault, 3).id
         order = place(s, providers, product_id, 2)
     with db.transaction() as s:
         params = sandbox_notification(providers, order)
-        flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers)
+        checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers)
     with db.transaction() as s:
-        flows.delivered_content(s, orders.get_by_number(s, order.number), vault=vault, actor="buyer:me", ip="198.51.100.7")
+        checkout.delivered_content(s, orders.get_by_number(s, order.number), vault=vault, actor="buyer:me", ip="198.51.100.7")
         [unsold] = inventory.list_keys(s, product_id=product_id, status="available")
         inventory.reveal_key(s, key_id=unsold.id, vault=vault, actor="user:1")
     with db.transaction(write=False) as s:
@@ -97,21 +97,21 @@ def test_every_reveal_is_audited(db: Database, settings: Settings, vault: Vault,
     assert len(order_reveal.detail["key_ids"]) == 2
 
 
-def test_rotation_covers_manually_delivered_content(db: Database, settings: Settings, providers: Providers) -> None:
+def test_rotation_covers_manually_delivered_content(db: Database, settings: Settings, providers: Terms) -> None:
     old = Vault([_k1(settings)], _fingerprint_key(settings))
     with db.transaction() as s:
         product = make_product(s, old, kind="manual")
         order = place(s, providers, product.id, 1)
     with db.transaction() as s:
         params = sandbox_notification(providers, order)
-        flows.accept_notification(s, provider_name="sandbox", params=params, providers=providers)
+        checkout.accept_notification(s, provider_name="sandbox", params=params, terms=providers)
     with db.transaction() as s:
-        flows.deliver_manually(s, orders.get_by_number(s, order.number), content="acct-9 / pw-9", vault=old, actor="user:1")
+        checkout.deliver_manually(s, orders.get_by_number(s, order.number), content="acct-9 / pw-9", vault=old, actor="user:1")
 
     assert rotate_all(db, Vault([K2, _k1(settings)], _fingerprint_key(settings))).reencrypted == 1
     with db.transaction() as s:
         delivered = orders.get_by_number(s, order.number)
         assert delivered.manual_content is not None
         assert Vault.key_id_of(delivered.manual_content) == "k2"
-        items = flows.delivered_content(s, delivered, vault=Vault([K2], _fingerprint_key(settings)), actor="buyer").items
+        items = checkout.delivered_content(s, delivered, vault=Vault([K2], _fingerprint_key(settings)), actor="buyer").items
     assert items == ["acct-9 / pw-9"]

@@ -8,15 +8,16 @@ import pytest
 from factories import make_stocked_product, make_user, place
 from sqlalchemy import select
 
+from keyrelay import checkout
+from keyrelay.checkout import Terms
 from keyrelay.kit.db import Database
 from keyrelay.kit.errors import InsufficientBalance, ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Transaction
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders.models import Order
 from keyrelay.payments.models import Payment
-from keyrelay.payments.service import Providers
 
 from .support import books_ok, count, order_row, stock, topics
 
@@ -49,7 +50,7 @@ def test_credit_wallet_books_a_balanced_topup(db: Database) -> None:
     assert books_ok(db)
 
 
-def test_paying_from_the_wallet_delivers_at_once(db: Database, vault: Vault, providers: Providers) -> None:
+def test_paying_from_the_wallet_delivers_at_once(db: Database, vault: Vault, providers: Terms) -> None:
     user_id = _buyer_with(db, 10_000)
     product_id = _product(db, vault)
     with db.transaction() as s:
@@ -64,12 +65,12 @@ def test_paying_from_the_wallet_delivers_at_once(db: Database, vault: Vault, pro
         assert (payment.provider, payment.provider_ref, payment.amount_minor) == ("balance", f"BAL-{order.number}", 4500)
         [sale] = s.scalars(select(Transaction).where(Transaction.kind == "sale"))
         assert sale.ref == order.number
-        assert len(flows.delivered_content(s, done, vault=vault, actor="buyer").items) == 3
-    assert topics(db, order.number) == ["order.paid", "order.delivered"]
+        assert len(checkout.delivered_content(s, done, vault=vault, actor="buyer").items) == 3
+    assert topics(db, order.number) == ["order.placed", "order.paid", "order.delivered"]
     assert books_ok(db)
 
 
-def test_spending_the_exact_balance_leaves_zero(db: Database, vault: Vault, providers: Providers) -> None:
+def test_spending_the_exact_balance_leaves_zero(db: Database, vault: Vault, providers: Terms) -> None:
     user_id = _buyer_with(db, 3000)
     product_id = _product(db, vault)
     with db.transaction() as s:
@@ -79,7 +80,7 @@ def test_spending_the_exact_balance_leaves_zero(db: Database, vault: Vault, prov
 
 
 @pytest.mark.parametrize("funds", [0, 4499])
-def test_insufficient_balance_changes_nothing(db: Database, vault: Vault, providers: Providers, funds: int) -> None:
+def test_insufficient_balance_changes_nothing(db: Database, vault: Vault, providers: Terms, funds: int) -> None:
     user_id = _buyer_with(db, funds)
     product_id = _product(db, vault)
     with pytest.raises(InsufficientBalance), db.transaction() as s:
@@ -92,7 +93,7 @@ def test_insufficient_balance_changes_nothing(db: Database, vault: Vault, provid
     assert books_ok(db)
 
 
-def test_concurrent_wallet_orders_never_overdraw(db: Database, vault: Vault, providers: Providers) -> None:
+def test_concurrent_wallet_orders_never_overdraw(db: Database, vault: Vault, providers: Terms) -> None:
     """Ten parallel purchases of 1500 against 7500: exactly five succeed."""
     user_id = _buyer_with(db, 7500)
     product_id = _product(db, vault, keys=20)

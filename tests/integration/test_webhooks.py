@@ -17,10 +17,12 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from webhook_receiver import receiver
 
+from keyrelay import checkout
 from keyrelay.audit.models import AuditEntry
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.models import Product
 from keyrelay.catalog.schemas import ProductIn
+from keyrelay.checkout import Terms
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.kit import outbox
@@ -28,8 +30,6 @@ from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Database
 from keyrelay.kit.outbox import OutboxEvent
 from keyrelay.kit.vault import Vault
-from keyrelay.orders import flows
-from keyrelay.payments.service import Providers
 from keyrelay.webhooks import events as _events  # registers the fan-out handlers
 from keyrelay.webhooks import rules, service, signing, ssrf
 from keyrelay.webhooks.delivery import DeliveryConfig, Job, Outcome, deliver_due, record_outcome
@@ -107,9 +107,7 @@ def make_due(db: Database) -> None:
 # --- fan-out ------------------------------------------------------------------------------------
 
 
-def test_order_events_reach_seller_and_uplines_once_per_subscribed_enabled_endpoint(
-    db: Database, vault: Vault, providers: Providers
-) -> None:
+def test_order_events_reach_seller_and_uplines_once_per_subscribed_enabled_endpoint(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         op = make_operator(s)
         a1, a2 = make_chain(s, op.id, 2)
@@ -139,7 +137,7 @@ def test_order_events_reach_seller_and_uplines_once_per_subscribed_enabled_endpo
     assert body["timestamp"].endswith("Z")
 
     with db.transaction() as s:
-        flows.refund(s, flows_order(s, order.number), actor="test", reason="customer complaint")
+        checkout.refund(s, flows_order(s, order.number), actor="test", reason="customer complaint")
     drain_all(db)
     assert per_endpoint(db, "order.refunded") == Counter({a1_all: 1})  # a2 subscribed to order.delivered only
 
@@ -150,7 +148,7 @@ def flows_order(session: Any, number: str) -> Any:
     return orders.get_by_number(session, number)
 
 
-def test_main_site_orders_notify_nobody(db: Database, vault: Vault, providers: Providers) -> None:
+def test_main_site_orders_notify_nobody(db: Database, vault: Vault, providers: Terms) -> None:
     from factories import place, sandbox_notification
 
     with db.transaction() as s:
@@ -160,13 +158,13 @@ def test_main_site_orders_notify_nobody(db: Database, vault: Vault, providers: P
         add_endpoint(s, vault, a1, events=("order.delivered",))
         order = place(s, providers, product.id, contact="guest@example.com")
     with db.transaction() as s:
-        verdict = flows.accept_notification(s, provider_name="sandbox", params=sandbox_notification(providers, order), providers=providers)
+        verdict = checkout.accept_notification(s, provider_name="sandbox", params=sandbox_notification(providers, order), terms=providers)
         assert verdict == "accepted"
     drain_all(db)
     assert deliveries(db, "order.delivered") == []
 
 
-def test_stock_changed_is_coalesced_per_pass_and_stock_low_fires_on_the_crossing(db: Database, vault: Vault, providers: Providers) -> None:
+def test_stock_changed_is_coalesced_per_pass_and_stock_low_fires_on_the_crossing(db: Database, vault: Vault, providers: Terms) -> None:
     with db.transaction() as s:
         op = make_operator(s)
         a1, a2 = make_chain(s, op.id, 2)
@@ -269,7 +267,7 @@ def test_product_updates_reach_every_active_distributor_with_its_own_cost(db: Da
 
 
 def test_deliveries_are_signed_as_standard_webhooks_verify_them(
-    db: Database, vault: Vault, providers: Providers, config: DeliveryConfig
+    db: Database, vault: Vault, providers: Terms, config: DeliveryConfig
 ) -> None:
     with receiver() as rx:
         with db.transaction() as s:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keyrelay.catalog import kinds
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -42,7 +42,11 @@ class ProductIn(BaseModel):
     name: str = Field(min_length=1, max_length=120, examples=["Steam wallet code 50"])
     slug: str = Field(min_length=1, max_length=120, examples=["steam-50"])
     description: str = Field(default="", max_length=10000)
-    kind: Literal["card_key", "fixed", "manual"] = "card_key"
+    kind: str = Field(
+        default="card_key",
+        description="How units are delivered: one of the registered product kinds",
+        json_schema_extra=lambda schema: schema.update(enum=[k.name for k in kinds.all_kinds()]),
+    )
     price_minor: int = Field(gt=0, le=MAX_AMOUNT_MINOR, strict=True, examples=[4999])
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3,4}$")
     supply_price_minor: int = Field(default=0, ge=0, le=MAX_AMOUNT_MINOR, strict=True, description="Paid to the supplier per unit")
@@ -56,6 +60,14 @@ class ProductIn(BaseModel):
     sort_order: int = Field(default=0, ge=-10000, le=10000)
 
     _check_slug = field_validator("slug")(_slug)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        known = [k.name for k in kinds.all_kinds()]
+        if value not in known:
+            raise ValueError(f"kind must be one of {', '.join(known)}")
+        return value
 
     @model_validator(mode="after")
     def _prices_in_order(self) -> ProductIn:

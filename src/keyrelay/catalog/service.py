@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.catalog.models import Category, Product
+from keyrelay.catalog import kinds
+from keyrelay.catalog.models import Category
+from keyrelay.catalog.models import Product as Product  # re-exported: the public type of a product
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
 from keyrelay.kit import outbox
 from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
@@ -52,6 +55,14 @@ def get_product(session: Session, product_id: int, *, active_only: bool = False)
     if product is None or (active_only and not product.is_active):
         raise NotFound(f"product {product_id} does not exist")
     return product
+
+
+def kinds_of(session: Session, product_ids: Iterable[int]) -> dict[int, str]:
+    """``{product_id: kind}`` for these products, in one query."""
+    ids = list(product_ids)
+    if not ids:
+        return {}
+    return {pid: kind for pid, kind in session.execute(select(Product.id, Product.kind).where(Product.id.in_(ids))).tuples()}
 
 
 def get_product_by_slug(session: Session, slug: str) -> Product:
@@ -117,7 +128,7 @@ def _price_fields(product: Product) -> tuple[object, ...]:
 def _set_fixed_content(product: Product, data: ProductIn, vault: Vault) -> None:
     if data.fixed_content:
         product.fixed_content = vault.encrypt(data.fixed_content.encode(), fixed_content_aad(product.id))
-    if product.kind == "fixed" and not product.fixed_content:
+    if kinds.get(product.kind).needs_fixed_content and not product.fixed_content:
         raise ValidationFailed("a fixed-content product needs its content", field="fixed_content")
 
 

@@ -6,7 +6,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keyrelay.distribution.models import Channel, Distributor
+from keyrelay.distribution.models import Channel as Channel  # re-exported: the public type of a channel
+from keyrelay.distribution.models import Distributor
 from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
 
 KINDS = ("subsite", "api", "taobao", "telegram", "website", "other")

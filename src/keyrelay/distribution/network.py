@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.distribution.models import Channel, Distributor, Invite
+from keyrelay.distribution.models import Channel, Invite
+from keyrelay.distribution.models import Distributor as Distributor  # re-exported: the public type of a distributor
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed

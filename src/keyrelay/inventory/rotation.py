@@ -12,8 +12,8 @@ from keyrelay.inventory.models import CardKey
 from keyrelay.inventory.service import key_aad
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
-from keyrelay.orders.flows import manual_content_aad
 from keyrelay.orders.models import Order
+from keyrelay.orders.sealing import manual_content_aad
 
 
 @dataclass

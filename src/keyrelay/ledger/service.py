@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
-from keyrelay.ledger.models import Account, Posting, Transaction
+from keyrelay.ledger.models import Account as Account  # re-exported: the public type of a ledger account
+from keyrelay.ledger.models import Posting, Transaction
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
 from keyrelay.kit.ids import new_order_number
 from keyrelay.orders import rules
-from keyrelay.orders.models import Order, OrderEvent
+from keyrelay.orders.models import Order as Order  # re-exported: the public type of an order
+from keyrelay.orders.models import OrderEvent
 
 LOOKUP_MISS = "no order matches this number and contact or password"
 

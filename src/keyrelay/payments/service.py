@@ -1,10 +1,16 @@
-"""Payment use cases that do not need the order: providers, notification log, payment rows."""
+"""Payment use cases that do not need the order: verifying callbacks, the notification log, payment rows.
+
+The order pipeline asks ``verify_notification`` whether a callback is genuine
+and matches what is due, then applies the verified payment and logs its verdict.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,22 +19,42 @@ from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import Conflict
 from keyrelay.ledger import service as ledger
 from keyrelay.payments.models import Payment, PaymentNotification
-from keyrelay.payments.providers.sandbox import SandboxProvider
+from keyrelay.payments.providers.base import InvalidNotification, OrderToPay
+from keyrelay.payments.registry import Registry
 
-GATEWAYS = ("sandbox",)
-PROVIDERS = ("sandbox", "balance")
+log = structlog.get_logger(__name__)
+AmountDue = Callable[[str], OrderToPay | None]
+"""Looks an order number up: what is due for it, or None when there is no such order."""
 
 
-class Providers:
-    """The configured providers of this instance."""
+@dataclass(frozen=True)
+class VerifiedPayment:
+    """A callback that is genuine, says "paid", and matches the order's amount and currency."""
 
-    def __init__(self, *, sandbox_secret: bytes) -> None:
-        self.sandbox = SandboxProvider(sandbox_secret)
+    provider: str
+    provider_ref: str
+    order_number: str
 
-    def gateway(self, name: str) -> SandboxProvider:
-        if name != "sandbox":
-            raise KeyError(name)
-        return self.sandbox
+
+def verify_notification(
+    session: Session, registry: Registry, *, provider: str, params: Mapping[str, str], due: AmountDue, ip: str = ""
+) -> VerifiedPayment | None:
+    """Check signature, order, amount and status; a failure is logged as ``rejected`` and answers None."""
+    try:
+        note = registry.gateway(provider).verify(params)
+        order = due(note.order_number)
+        if order is None:
+            raise InvalidNotification(f"order {note.order_number} does not exist")
+        if (note.amount_minor, note.currency) != (order.amount_minor, order.currency):
+            raise InvalidNotification(f"amount {note.amount_minor} {note.currency} does not match the order")
+        if not note.paid:
+            raise InvalidNotification("gateway reports the payment as not paid")
+    except (InvalidNotification, KeyError) as exc:
+        reason = str(exc) if not isinstance(exc, KeyError) else "unknown provider"
+        log_notification(session, provider=provider, params=params, verdict="rejected", reason=reason, ip=ip)
+        log.warning("payment_notification_rejected", provider=provider, reason=reason)
+        return None
+    return VerifiedPayment(provider=provider, provider_ref=note.provider_ref, order_number=note.order_number)
 
 
 def log_notification(session: Session, *, provider: str, params: Mapping[str, str], verdict: str, reason: str = "", ip: str = "") -> None:

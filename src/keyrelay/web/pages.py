@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from keyrelay.catalog import kinds
 from keyrelay.kit.money import format_minor
 from keyrelay.web import i18n
 from keyrelay.web.state import state_of
@@ -27,6 +28,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         gettext=gettext,
         ngettext=tr.ngettext,
         money=format_minor,
+        product_kind=kinds.get,
+        product_kinds=kinds.all_kinds,
     )
     response = st.templates.TemplateResponse(request, template, context, status_code=status_code)
     if request.query_params.get("lang") and i18n.normalise(request.query_params["lang"]):

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from keyrelay.checkout import Terms
 from keyrelay.config import Settings
 from keyrelay.kit.db import Database
 from keyrelay.kit.throttle import Throttle
-from keyrelay.payments.service import Providers
+from keyrelay.payments.registry import Registry
 
 
 @dataclass
@@ -19,7 +20,8 @@ class AppState:
 
     settings: Settings
     db: Database
-    providers: Providers
+    terms: Terms
+    """Payment providers, hold and settlement times: what every order use case needs."""
     templates: Jinja2Templates
     lookup_throttle: Throttle
     """Per client IP: central lookups and sign-in attempts."""
@@ -27,6 +29,10 @@ class AppState:
     """Per order number: central lookups, whoever asks (stops distributed guessing of one order)."""
     jwt_secret: bytes
     link_secret: bytes
+
+    @property
+    def providers(self) -> Registry:
+        return self.terms.providers
 
 
 def state_of(request: Request) -> AppState:

@@ -20,16 +20,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
-from keyrelay.catalog.models import Product
+from keyrelay.catalog.service import Product
 from keyrelay.distribution import network, prices
-from keyrelay.distribution.models import Distributor
+from keyrelay.distribution.network import Distributor
 from keyrelay.inventory import service as inventory
 from keyrelay.kit import outbox
 from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import NotFound
+from keyrelay.orders import events as order_events
 from keyrelay.orders import service as orders
-from keyrelay.orders.models import Order
+from keyrelay.orders.service import Order
 from keyrelay.webhooks.fanout import Accept, broadcast, to_distributors
 from keyrelay.webhooks.models import WebhookStockMark
 
@@ -42,46 +44,29 @@ def _iso(value: Any) -> str | None:
 
 
 def order_data(order: Order) -> dict[str, Any]:
-    """What order events carry: the order as the distributor API shows it, minus the buyer's contact."""
-    return {
-        "number": order.number,
-        "status": order.status,
-        "product_id": order.product_id,
-        "product_name": order.product_name,
-        "quantity": order.quantity,
-        "unit_price_minor": order.unit_price_minor,
-        "amount_minor": order.amount_minor,
-        "currency": order.currency,
-        "sale_mode": order.sale_mode,
-        "distributor_id": order.distributor_id,
-        "channel_id": order.channel_id,
-        "channel": order.channel,
-        "buyer_ref": order.buyer_ref,
-        "declared_retail_minor": order.declared_retail_minor,
-        "created_at": _iso(order.created_at),
-        "paid_at": _iso(order.paid_at),
-        "delivered_at": _iso(order.delivered_at),
-    }
+    """What order events carry: the order's snapshot (see ``orders.events``)."""
+    return order_events.snapshot(order)
 
 
 def _order_event(session: Session, event_type: str, payload: dict[str, Any]) -> None:
-    try:
-        order = orders.get_by_number(session, str(payload["order"]))
-    except NotFound:
+    data = payload.get("snapshot")
+    if data is None:  # an event written before snapshots: read the order as it is now
+        try:
+            data = order_data(orders.get_by_number(session, str(payload["order"])))
+        except NotFound:
+            return
+    if data.get("distributor_id") is None:
         return
-    if order.distributor_id is None:
-        return
-    seller = network.get(session, order.distributor_id)
-    data = order_data(order)
+    seller = network.get(session, int(data["distributor_id"]))
     to_distributors(session, event_type, network.chain(session, seller), lambda _d: data)
 
 
-@outbox.register("order.delivered")
+@outbox.subscribe("webhooks.order_delivered", "order.delivered")
 def on_order_delivered(session: Session, payload: dict[str, Any]) -> None:
     _order_event(session, "order.delivered", payload)
 
 
-@outbox.register("order.refunded")
+@outbox.subscribe("webhooks.order_refunded", "order.refunded")
 def on_order_refunded(session: Session, payload: dict[str, Any]) -> None:
     _order_event(session, "order.refunded", payload)
 
@@ -95,7 +80,7 @@ def _stock_mark(session: Session, product_id: int, available: int, is_low: bool)
     return session.scalars(query).one(), False
 
 
-@outbox.register("stock.changed")
+@outbox.subscribe("webhooks.stock", "stock.changed")
 def on_stock_changed(session: Session, payload: dict[str, Any]) -> None:
     """Announce the product's current count, once per pass, and the crossing into low stock."""
     product_id = int(payload["product_id"])
@@ -124,7 +109,7 @@ def on_stock_changed(session: Session, payload: dict[str, Any]) -> None:
 def offer_data(session: Session, distributor: Distributor, product: Product) -> dict[str, Any]:
     """The product as this distributor's catalog sync shows it (its own cost and retail)."""
     offer = prices.offers(session, distributor, [product])[0]
-    in_stock = inventory.available_counts(session, [product.id])[product.id] if product.kind == "card_key" else None
+    in_stock = inventory.available_counts(session, [product.id])[product.id] if kinds.get(product.kind).tracks_stock else None
     return {
         "product_id": product.id,
         "name": product.name,
@@ -152,7 +137,7 @@ def _price_audience(session: Session, payload: dict[str, Any]) -> Accept:
     return lambda _d: True
 
 
-@outbox.register("price.changed")
+@outbox.subscribe("webhooks.price_changed", "price.changed")
 def on_price_changed(session: Session, payload: dict[str, Any]) -> None:
     """Each affected distributor gets its new cost; a default-rule change names no product (resync all)."""
     product_id = payload.get("product_id")
@@ -171,7 +156,7 @@ def on_price_changed(session: Session, payload: dict[str, Any]) -> None:
     broadcast(session, "price.changed", accept, data_for)
 
 
-@outbox.register("product.updated")
+@outbox.subscribe("webhooks.product_updated", "product.updated")
 def on_product_updated(session: Session, payload: dict[str, Any]) -> None:
     try:
         product = catalog.get_product(session, int(payload["product_id"]))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyrelay.distribution import network
-from keyrelay.distribution.models import Distributor
+from keyrelay.distribution.network import Distributor
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import NotFound
 from keyrelay.webhooks import service, signing

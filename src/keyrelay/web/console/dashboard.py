@@ -7,6 +7,7 @@ from datetime import datetime, time
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.clock import utcnow
@@ -30,7 +31,7 @@ def dashboard(request: Request) -> HTMLResponse:
     low = [
         (p, stock[p.id]["available"])
         for p in products
-        if p.is_active and p.kind == "card_key" and stock[p.id]["available"] <= p.low_stock_threshold
+        if p.is_active and kinds.get(p.kind).tracks_stock and stock[p.id]["available"] <= p.low_stock_threshold
     ]
     return page(
         request, "console/dashboard.html", section="dashboard", stats=stats, product_count=len(products), low_stock=low, attention=attention

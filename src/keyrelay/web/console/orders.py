@@ -8,9 +8,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from keyrelay import checkout
+from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
 from keyrelay.kit.errors import DomainError
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders import service as orders
 from keyrelay.payments import service as payments
 from keyrelay.web.console import forms, wording
@@ -76,7 +78,7 @@ def _detail(request: Request, number: str, *, status_code: int = 200, **extra: A
         order = orders.get_by_number(session, number)
         events = orders.timeline(session, order.id)
         paid = payments.payments_for_order(session, order.id)
-        kind = catalog.get_product(session, order.product_id).kind
+        kind = kinds.get(catalog.get_product(session, order.product_id).kind)
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     return page(
@@ -90,7 +92,7 @@ def _detail(request: Request, number: str, *, status_code: int = 200, **extra: A
         keys_visible=order.status in rules.VISIBLE_KEYS,
         can_cancel=order.status == rules.PENDING,
         can_refund=order.status in REFUNDABLE,
-        can_deliver=order.status == rules.PAID and kind == "manual",
+        can_deliver=order.status == rules.PAID and kind.delivered_by_hand,
         flash_code=request.query_params.get("done", ""),
         **extra,
     )
@@ -107,7 +109,7 @@ def reveal_order_keys(request: Request, number: str) -> HTMLResponse:
     st = state_of(request)
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
-        content = flows.delivered_content(session, order, vault=st.settings.vault, actor=operator(request).actor, ip=client_ip(request))
+        content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=operator(request).actor, ip=client_ip(request))
     response = _detail(request, number, revealed=content.items)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -118,7 +120,7 @@ def cancel_order(request: Request, number: str) -> Response:
     """Only a pending order can be cancelled; its held keys go back to stock."""
     with state_of(request).db.transaction() as session:
         order = orders.get_by_number(session, number)
-        flows.cancel(session, order, actor=operator(request).actor)
+        checkout.cancel(session, order, actor=operator(request).actor)
         number = order.number
     return RedirectResponse(f"/admin/orders/{number}?done=cancelled", status_code=303)
 
@@ -130,7 +132,7 @@ def refund_order(request: Request, number: str, form: forms.Posted) -> Response:
     try:
         with state_of(request).db.transaction() as session:
             order = orders.get_by_number(session, number)
-            flows.refund(session, order, actor=operator(request).actor, reason=reason)
+            checkout.refund(session, order, actor=operator(request).actor, reason=reason, terms=state_of(request).terms)
             number = order.number
     except DomainError as exc:
         if exc.code == "not_found":
@@ -147,7 +149,7 @@ def deliver_manually(request: Request, number: str, form: forms.Posted) -> Respo
     try:
         with st.db.transaction() as session:
             order = orders.get_by_number(session, number)
-            flows.deliver_manually(
+            checkout.deliver_manually(
                 session, order, content=forms.text(form, "content"), vault=st.settings.vault, actor=operator(request).actor
             )
             number = order.number

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
 from keyrelay.catalog import service as catalog
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.kit.errors import DomainError
 from keyrelay.ledger import service as ledger
-from keyrelay.orders import flows, rules
+from keyrelay.orders import rules
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.console import forms, inputs, wording
@@ -111,7 +112,7 @@ def reveal_keys(request: Request, number: str) -> HTMLResponse:
         who = me(request)
         revealed: list[str] = []
         if order.buyer_user_id == who.user_id and order.sale_mode == "wholesale":
-            revealed = flows.delivered_content(session, order, vault=st.settings.vault, actor=who.actor, ip=client_ip(request)).items
+            revealed = checkout.delivered_content(session, order, vault=st.settings.vault, actor=who.actor, ip=client_ip(request)).items
         response = _detail(request, session, number, revealed=revealed)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -171,25 +172,17 @@ def buy(request: Request, form: forms.Posted) -> HTMLResponse:
     try:
         with st.db.transaction() as session:
             shop = own(session, request)
-            order = flows.place_order(
-                session,
-                flows.PlaceOrder(
-                    product_id=product_id,
-                    quantity=quantity,
-                    contact=who.email,
-                    payment_provider="balance",
-                    buyer_user_id=who.user_id,
-                    client_ip=client_ip(request),
-                    seller_id=shop.id,
-                    channel_id=channel_id,
-                    wholesale=True,
-                    declared_retail_minor=declared or None,
-                ),
-                hold_seconds=st.settings.hold_ttl_seconds,
-                providers=st.providers,
-                commission_hold_days=st.settings.commission_hold_days,
+            purchase = checkout.WholesalePurchase(
+                user_id=who.user_id,
+                email=who.email,
+                product_id=product_id,
+                quantity=quantity,
+                channel_id=channel_id,
+                declared_retail_minor=declared or None,
+                client_ip=client_ip(request),
             )
-            content = flows.delivered_content(session, order, vault=st.settings.vault, actor=who.actor, ip=client_ip(request))
+            order = checkout.buy_wholesale(session, purchase, terms=st.terms)
+            content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=who.actor, ip=client_ip(request))
             balance = ledger.wallet(session, who.user_id, order.currency).balance_minor
     except DomainError as exc:
         return _buy_page(request, status_code=exc.status, form=form, errors=_purchase_errors(request, exc, st.settings.currency))

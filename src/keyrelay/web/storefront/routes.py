@@ -1,28 +1,25 @@
-"""The storefront: browse, check out, pay (sandbox gateway), see keys, look orders up."""
+"""The storefront: browse, check out with an enabled payment provider, see keys, look orders up."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
 
-import httpx
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
 from keyrelay.catalog import service as catalog
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.inventory import service as inventory
-from keyrelay.kit.errors import DomainError, NotFound
-from keyrelay.orders import flows
+from keyrelay.kit.errors import DomainError, NotFound, ValidationFailed
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.orders import check_lookup_throttle
 from keyrelay.web.pages import render
-from keyrelay.web.state import base_url, client_ip, state_of
+from keyrelay.web.state import client_ip, state_of
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger(__name__)
@@ -110,6 +107,7 @@ def _product_page(
         site=site,
         prefix=site.prefix if site else "",
         price=price,
+        payment_choices=state_of(request).providers.for_buyer(signed_in=False),
     )
 
 
@@ -132,13 +130,14 @@ class Site:
 
 
 @router.post("/checkout")
-def checkout(
+def place_checkout(
     request: Request,
     slug: Annotated[str, Form()],
     quantity: Annotated[str, Form()],
     contact: Annotated[str, Form()],
     query_password: Annotated[str, Form()] = "",
     site: Annotated[str, Form()] = "",
+    payment_provider: Annotated[str, Form()] = "",
 ) -> Response:
     """Place the order (on the main site or a sub-site), then send the buyer to the gateway."""
     st = state_of(request)
@@ -148,24 +147,32 @@ def checkout(
         qty = int(quantity) if quantity.strip().isdigit() else 0
         with st.db.transaction() as session:
             product = catalog.get_product_by_slug(session, slug)
-            place = flows.PlaceOrder(
+            place = checkout.PlaceOrder(
                 product_id=product.id,
                 quantity=qty,
                 contact=contact,
-                payment_provider="sandbox",
+                payment_provider=_guest_provider(request, payment_provider),
                 query_password=query_password or None,
                 client_ip=client_ip(request),
                 seller_id=seller.id if seller else None,
             )
-            order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
-            number, to_pay = order.number, flows.order_to_pay(order)
+            order = checkout.place_order(session, place, terms=st.terms)
+            number, to_pay, provider = order.number, checkout.order_to_pay(order), order.payment_provider
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
         return _product_page(request, slug, site=seller, error=exc, form=form)
     order_path = f"/orders/{number}?t={orders.access_token(number, st.link_secret)}"
-    pay_url = st.providers.sandbox.create(to_pay, base_url="").redirect_url
-    return RedirectResponse(f"{pay_url}?return={quote(order_path, safe='')}", status_code=303)
+    start = st.providers.get(provider).start(to_pay, return_path=order_path)
+    return RedirectResponse(start.url or order_path, status_code=303)
+
+
+def _guest_provider(request: Request, chosen: str) -> str:
+    """The provider a guest picked, or the only one offered; none offered is a readable refusal."""
+    offered = [p.name for p in state_of(request).providers.for_buyer(signed_in=False)]
+    if not offered:
+        raise ValidationFailed("this shop takes no guest payments at the moment", field="payment_provider")
+    return chosen if chosen else offered[0]
 
 
 @router.get("/orders/{number}", response_class=HTMLResponse)
@@ -176,10 +183,13 @@ def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
         raise NotFound(orders.LOOKUP_MISS)
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
-        content = flows.delivered_content(session, order, vault=st.settings.vault, actor=f"buyer:{order.number}", ip=client_ip(request))
+        content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=f"buyer:{order.number}", ip=client_ip(request))
         events = orders.timeline(session, order.id)
         seller_name = network.get(session, order.distributor_id).name if order.distributor_id else ""
-    pay_path = f"/pay/sandbox/{order.number}?return={quote(f'/orders/{order.number}?t={t}', safe='')}"
+    pay_path = ""
+    if order.status == "pending_payment" and st.providers.has(order.payment_provider):
+        provider = st.providers.get(order.payment_provider)
+        pay_path = provider.start(checkout.order_to_pay(order), return_path=f"/orders/{order.number}?t={t}").url
     return render(
         request,
         "storefront/order.html",
@@ -198,7 +208,7 @@ def cancel_order(request: Request, number: str, t: Annotated[str, Form()]) -> Re
     if not orders.check_access_token(number.upper(), t, st.link_secret):
         raise NotFound(orders.LOOKUP_MISS)
     with st.db.transaction() as session:
-        flows.cancel(session, orders.get_by_number(session, number), actor="buyer")
+        checkout.cancel(session, orders.get_by_number(session, number), actor="buyer")
     return RedirectResponse(f"/orders/{number}?t={t}", status_code=303)
 
 
@@ -224,48 +234,6 @@ def lookup(
     except DomainError as exc:
         return render(request, "storefront/lookup.html", status_code=exc.status, form=form, error=exc)
     return RedirectResponse(f"/orders/{order.number}?t={orders.access_token(order.number, st.link_secret)}", status_code=303)
-
-
-# --- the sandbox gateway: a stand-in for a real payment provider's hosted page -------------
-
-
-def _safe_return(path: str) -> str:
-    return path if path.startswith("/") and not path.startswith("//") else "/"
-
-
-@router.get("/pay/sandbox/{number}", response_class=HTMLResponse)
-def sandbox_page(request: Request, number: str) -> HTMLResponse:
-    return_to = _safe_return(request.query_params.get("return", "/"))
-    with state_of(request).db.transaction(write=False) as session:
-        order = orders.get_by_number(session, number)
-    return render(request, "storefront/sandbox.html", order=order, return_to=return_to)
-
-
-@router.post("/pay/sandbox/{number}")
-def sandbox_pay(
-    request: Request, number: str, background: BackgroundTasks, action: Annotated[str, Form()], return_to: Annotated[str, Form()] = "/"
-) -> Response:
-    """The buyer pressed Pay: the gateway sends its signed notification asynchronously."""
-    st = state_of(request)
-    with st.db.transaction(write=False) as session:
-        order = orders.get_by_number(session, number)
-        to_pay = flows.order_to_pay(order)
-    if action == "pay":
-        params = st.providers.sandbox.notification_for(to_pay)
-        background.add_task(send_notification, f"{base_url(request)}/api/v1/payments/sandbox/notify", params)
-    return RedirectResponse(_safe_return(return_to), status_code=303)
-
-
-def send_notification(url: str, params: dict[str, str], attempts: int = 5) -> None:
-    """POST the callback like a gateway would, retrying until it reads ``success``."""
-    for attempt in range(attempts):
-        try:
-            reply = httpx.post(url, data=params, timeout=10)
-            if reply.text.strip() == "success":
-                return
-        except httpx.HTTPError as exc:
-            log.warning("sandbox_notify_failed", attempt=attempt, error=type(exc).__name__)
-        time.sleep(0.5 * 2**attempt)
 
 
 # --- joining the network by invite --------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
+from keyrelay import checkout
 from keyrelay.audit import service as audit
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
@@ -13,7 +14,6 @@ from keyrelay.identity import service as identity
 from keyrelay.inventory import service as inventory
 from keyrelay.inventory.parsing import sniff_format
 from keyrelay.ledger import service as ledger
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.orders import detail
 from keyrelay.web.api.v1.schemas import (
@@ -189,7 +189,7 @@ def cancel_order(number: str, who: Operator, request: Request) -> OrderOut:
     """Cancel an unpaid order; its keys return to stock."""
     with state_of(request).db.transaction() as session:
         order = orders.get_by_number(session, number)
-        flows.cancel(session, order, actor=who.actor)
+        checkout.cancel(session, order, actor=who.actor)
         return OrderOut.of(order)
 
 
@@ -199,7 +199,7 @@ def deliver_manually(number: str, body: ManualDeliveryIn, who: Operator, request
     st = state_of(request)
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
-        flows.deliver_manually(session, order, content=body.content, vault=st.settings.vault, actor=who.actor)
+        checkout.deliver_manually(session, order, content=body.content, vault=st.settings.vault, actor=who.actor)
         return OrderOut.of(order)
 
 

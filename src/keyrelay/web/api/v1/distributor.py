@@ -13,6 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
+from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.models import Product
 from keyrelay.distribution import channels, network, prices
@@ -23,7 +25,6 @@ from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import Forbidden
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.network_schemas import (
@@ -111,7 +112,7 @@ def my_product(product_id: int, who: DistributorUser, request: Request) -> Offer
 def stock_levels(who: DistributorUser, request: Request) -> list[StockLevelOut]:
     """Available units of every card-key product (cheap to poll)."""
     with state_of(request).db.transaction(write=False) as session:
-        products = [p for p in catalog.list_products(session) if p.kind == "card_key"]
+        products = [p for p in catalog.list_products(session) if kinds.get(p.kind).tracks_stock]
         counts = inventory.available_counts(session, [p.id for p in products])
         return [StockLevelOut(product_id=p.id, in_stock=counts[p.id]) for p in products]
 
@@ -128,7 +129,7 @@ def _offers_out(session: Session, own: Distributor, products: list[Product]) -> 
             max_retail_minor=o.max_retail,
             retail_minor=o.retail,
             suggested_retail_minor=o.suggested_retail,
-            in_stock=stock[o.product.id] if o.product.kind == "card_key" else None,
+            in_stock=stock[o.product.id] if kinds.get(o.product.kind).tracks_stock else None,
             updated_at=o.product.updated_at,
         )
         for o in prices.offers(session, own, products)
@@ -263,26 +264,17 @@ async def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Re
     ip = client_ip(request)
 
     def work(session: Session) -> PurchaseOut:
-        own = _me(session, who)
-        order = flows.place_order(
-            session,
-            flows.PlaceOrder(
-                product_id=body.product_id,
-                quantity=body.quantity,
-                contact=who.email,
-                payment_provider="balance",
-                buyer_user_id=who.user_id,
-                client_ip=ip,
-                seller_id=own.id,
-                channel_id=body.channel_id or who.channel_id,
-                wholesale=True,
-                declared_retail_minor=body.declared_retail_minor,
-                buyer_ref=body.buyer_ref,
-            ),
-            hold_seconds=st.settings.hold_ttl_seconds,
-            providers=st.providers,
-            commission_hold_days=st.settings.commission_hold_days,
+        purchase = checkout.WholesalePurchase(
+            user_id=who.user_id,
+            email=who.email,
+            product_id=body.product_id,
+            quantity=body.quantity,
+            channel_id=body.channel_id or who.channel_id,
+            declared_retail_minor=body.declared_retail_minor,
+            buyer_ref=body.buyer_ref,
+            client_ip=ip,
         )
+        order = checkout.buy_wholesale(session, purchase, terms=st.terms)
         return PurchaseOut(**detail(session, st, order, actor=who.actor, ip=ip).model_dump())
 
     return await run_once(request, owner=owner_of(request, who.user_id, who.key_id), status_code=201, work=work)

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from keyrelay import checkout
 from keyrelay.catalog import service as catalog
 from keyrelay.distribution import network, prices
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.distributor import explain_out
 from keyrelay.web.api.v1.network_schemas import (
@@ -184,5 +184,5 @@ def refund_order(number: str, body: RefundIn, who: Operator, request: Request) -
     """Refund a paid order: the whole split is reversed, uplines included."""
     with state_of(request).db.transaction() as session:
         order = orders.get_by_number(session, number)
-        flows.refund(session, order, actor=who.actor, reason=body.reason)
+        checkout.refund(session, order, actor=who.actor, reason=body.reason, terms=state_of(request).terms)
         return OrderOut.of(order)

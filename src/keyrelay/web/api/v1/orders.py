@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from keyrelay import checkout
 from keyrelay.kit.errors import NotFound, TooManyRequests
-from keyrelay.orders import flows
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
@@ -29,11 +29,11 @@ async def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Re
     body replay the first response; the same key with another body is 422.
     """
     st = state_of(request)
-    place = flows.PlaceOrder(
+    place = checkout.PlaceOrder(
         product_id=body.product_id,
         quantity=body.quantity,
         contact=body.contact,
-        payment_provider=body.payment_provider,
+        payment_provider=body.payment_provider or st.providers.default_for(signed_in=who is not None),
         query_password=body.query_password,
         buyer_user_id=who.user_id if who else None,
         client_ip=client_ip(request),
@@ -41,11 +41,12 @@ async def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Re
     public = base_url(request)
 
     def work(session: Session) -> CheckoutOut:
-        order = flows.place_order(session, place, hold_seconds=st.settings.hold_ttl_seconds, providers=st.providers)
+        order = checkout.place_order(session, place, terms=st.terms)
+        token = orders.access_token(order.number, st.link_secret)
         payment_url = None
         if order.status == "pending_payment":
-            payment_url = st.providers.gateway(order.payment_provider).create(flows.order_to_pay(order), base_url=public).redirect_url
-        token = orders.access_token(order.number, st.link_secret)
+            start = st.providers.get(order.payment_provider).start(checkout.order_to_pay(order), return_path="")
+            payment_url = start.url if start.url.startswith("http") else f"{public}{start.url}"
         return CheckoutOut(
             order=OrderOut.of(order), payment_url=payment_url, access_token=token, order_url=f"{public}/orders/{order.number}?t={token}"
         )
@@ -55,7 +56,7 @@ async def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Re
 
 
 def detail(session: Session, st: AppState, order: Order, *, actor: str, ip: str) -> OrderDetail:
-    content = flows.delivered_content(session, order, vault=st.settings.vault, actor=actor, ip=ip)
+    content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=actor, ip=ip)
     events = [EventOut.of(e) for e in orders.timeline(session, order.id)]
     return OrderDetail(order=OrderOut.of(order), keys=content.items, timeline=events)
 
@@ -97,5 +98,5 @@ def cancel_order(number: str, token: Token, request: Request) -> OrderOut:
         raise NotFound(orders.LOOKUP_MISS)
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
-        flows.cancel(session, order, actor="buyer")
+        checkout.cancel(session, order, actor="buyer")
         return OrderOut.of(order)

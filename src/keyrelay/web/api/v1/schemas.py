@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keyrelay.catalog import kinds
 from keyrelay.catalog.models import Category, Product
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.orders.models import Order, OrderEvent
@@ -81,7 +82,7 @@ class ProductOut(BaseModel):
             max_per_order=row.max_per_order,
             max_per_contact=row.max_per_contact,
             is_active=row.is_active,
-            in_stock=in_stock if row.kind == "card_key" else None,
+            in_stock=in_stock if kinds.get(row.kind).tracks_stock else None,
         )
 
 
@@ -101,7 +102,12 @@ class OrderIn(BaseModel):
     quantity: int = Field(ge=1, le=1000, strict=True, examples=[1])
     contact: str = Field(max_length=254, examples=["buyer@example.com"])
     query_password: str | None = Field(default=None, max_length=128)
-    payment_provider: Literal["sandbox", "balance"] = "sandbox"
+    payment_provider: str | None = Field(
+        default=None,
+        max_length=16,
+        description="One of the enabled providers (`GET /api/v1/payments/providers`); default: the first this caller may use",
+        examples=["balance"],
+    )
 
 
 class EventOut(BaseModel):

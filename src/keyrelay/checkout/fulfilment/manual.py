@@ -1,0 +1,60 @@
+"""Manual delivery: the operator hands over each paid order's goods from the console."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from keyrelay.audit.service import record
+from keyrelay.catalog.kinds import N_, ProductKind
+from keyrelay.catalog.service import Product
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.errors import ValidationFailed
+from keyrelay.kit.vault import Vault
+from keyrelay.orders import events, rules
+from keyrelay.orders import service as orders
+from keyrelay.orders.sealing import manual_content_aad
+from keyrelay.orders.service import Order
+
+MAX_MANUAL_CONTENT = 16 * 1024
+
+
+class ManualDelivery:
+    kind = ProductKind(
+        name="manual",
+        label=N_("Manual delivery by the operator"),
+        badge=N_("Manual delivery"),
+        tracks_stock=False,
+        delivered_by_hand=True,
+        needs_fixed_content=False,
+    )
+
+    def on_placed(self, session: Session, order: Order, product: Product) -> None:
+        return None
+
+    def on_paid(self, session: Session, order: Order, product: Product) -> bool:
+        return False  # stays paid until the operator delivers
+
+    def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
+        return None
+
+    def on_refunded(self, session: Session, order: Order) -> str:
+        return "0 key(s) voided"
+
+    def reveal(self, session: Session, order: Order, product: Product, *, vault: Vault, actor: str, ip: str) -> list[str]:
+        if order.manual_content is None:
+            return []
+        text = vault.decrypt(order.manual_content, manual_content_aad(order.id)).decode()
+        return [line for line in text.splitlines() if line.strip()] or [text]
+
+    def deliver(self, session: Session, order: Order, *, content: str, vault: Vault, actor: str) -> None:
+        """The operator hands over a paid order's goods (one item per line)."""
+        if not content.strip():
+            raise ValidationFailed("enter what the buyer receives", field="content")
+        if len(content.encode()) > MAX_MANUAL_CONTENT:
+            raise ValidationFailed("content is longer than 16 KiB", field="content")
+        sealed = vault.encrypt(content.encode(), manual_content_aad(order.id))
+        orders.move(session, order, rules.DELIVERED, delivered_at=utcnow(), manual_content=sealed)
+        record(session, actor=actor, action="order.deliver_manual", target_type="order", target_id=order.number)
+        events.publish(session, events.OrderDelivered.of(order))
