@@ -33,6 +33,7 @@ from keyrelay.ledger.models import Account
 from keyrelay.orders import rules
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
+from keyrelay.orders.sealing import manual_content_aad
 from keyrelay.payments import service as payments
 from keyrelay.payments.providers.base import InvalidNotification, OrderToPay
 
@@ -354,10 +355,6 @@ def delivered_content(session: Session, order: Order, *, vault: Vault, actor: st
         return DeliveredContent([text] * order.quantity)
     keys = inventory.reveal_order_keys(session, order_id=order.id, product_id=order.product_id, vault=vault, actor=actor, ip=ip)
     return DeliveredContent([key.secret for key in keys])
-
-
-def manual_content_aad(order_id: int) -> bytes:
-    return f"manual:{order_id}".encode()
 
 
 MAX_MANUAL_CONTENT = 16 * 1024
