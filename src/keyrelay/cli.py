@@ -182,13 +182,24 @@ def vault_genkey(key_id: str = "k1") -> None:
 
 @vault_app.command("rotate")
 def vault_rotate(batch: int = 1000) -> None:
-    """Re-encrypt every stored secret under the active vault key (resumable)."""
-    from keyrelay.inventory.rotation import rotate_all
+    """Re-encrypt every sealed column under the active vault key (resumable: run it again after a stop)."""
     from keyrelay.kit.db import Database
+    from keyrelay.kit.vault_rotation import RotationError, rotate
+    from keyrelay.sealing import all_columns
 
     settings = _settings()
-    counts = rotate_all(Database(settings.resolved_database_url), settings.vault, batch=batch)
-    console.print(f"re-encrypted {counts.reencrypted} of {counts.scanned} secrets under key {settings.vault.active_key_id}")
+    db = Database(settings.resolved_database_url)
+    try:
+        counts = rotate(db, settings.vault, all_columns(), batch=batch)
+    except RotationError as exc:
+        console.print(f"[red]rotation stopped:[/red] {exc} (rows done so far stay done; fix the keys and run it again)")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    for column in counts:
+        console.print(f"{column.name}: re-encrypted {column.reencrypted} of {column.scanned}")
+    total = sum(c.reencrypted for c in counts), sum(c.scanned for c in counts)
+    console.print(f"re-encrypted {total[0]} of {total[1]} secrets under key {settings.vault.active_key_id}")
 
 
 @ledger_app.command("check")

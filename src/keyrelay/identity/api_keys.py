@@ -73,7 +73,8 @@ class ScopeMissing(DomainError):
     code, status, title = "missing_scope", 403, "API key lacks a scope"
 
 
-def _aad(key_id: str) -> bytes:
+def secret_aad(key_id: str) -> bytes:
+    """AAD binding a secret to its key id: a ciphertext copied onto another key fails to open."""
     return f"apikey:{key_id}".encode()
 
 
@@ -100,7 +101,7 @@ def create(session: Session, *, user_id: int, name: str, scopes: list[str], vaul
         channel_id=channel_id,
         name=name,
         scopes=" ".join(sorted(set(scopes))),
-        secret_ciphertext=vault.encrypt(secret.encode(), _aad(key_id)),
+        secret_ciphertext=vault.encrypt(secret.encode(), secret_aad(key_id)),
     )
     session.add(key)
     session.flush()
@@ -152,7 +153,7 @@ def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float
         raise SignatureRejected("stale_timestamp", f"X-Timestamp must be within {MAX_SKEW_SECONDS} s of the server clock")
     if not 8 <= len(request.nonce) <= 64 or not request.nonce.isprintable():
         raise SignatureRejected("bad_nonce", "X-Nonce must be 8–64 printable characters")
-    secret = vault.decrypt(key.secret_ciphertext, _aad(key.key_id)).decode()
+    secret = vault.decrypt(key.secret_ciphertext, secret_aad(key.key_id)).decode()
     message = canonical_request(request.method, request.path_and_query, request.timestamp, request.nonce, request.body)
     if not hmac.compare_digest(sign(secret, message).encode(), request.signature.lower().encode()):
         raise SignatureRejected("bad_signature", "X-Signature does not match the request")

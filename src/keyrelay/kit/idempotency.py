@@ -4,11 +4,19 @@ A record is claimed (``running``) in its own short transaction, then completed
 in the *same* transaction as the business change it guards: either both
 commit or neither does. A ``running`` record older than ``STALE_AFTER`` whose
 transaction never committed can therefore be taken over safely.
+
+The stored response is sealed by the vault (a purchase's answer carries its
+card keys, a webhook endpoint's its signing secret) as ``vault:`` + base64 of
+the blob, bound to (owner, key). The format lives here, next to the table,
+because key rotation must re-seal these rows too.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +26,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
 from keyrelay.kit.errors import Conflict, DomainError, ValidationFailed
+from keyrelay.kit.sealed import SealedColumn, register
+from keyrelay.kit.vault import Vault
 
 KEEP = timedelta(hours=48)
 STALE_AFTER = timedelta(seconds=60)
@@ -101,4 +111,64 @@ def purge(session: Session) -> int:
     return session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount  # type: ignore[attr-defined,no-any-return]
 
 
-__all__ = ["IdempotencyRecord", "KeyInFlight", "KeyReused", "Stored", "claim", "complete", "purge", "release", "request_hash"]
+SEALED_PREFIX = "vault:"
+
+
+def body_aad(owner: str, key: str) -> bytes:
+    return f"idempotency:{owner}:{key}".encode()
+
+
+def seal_body(vault: Vault, *, owner: str, key: str, body: str) -> str:
+    """The text stored for a response body: sealed, bound to its (owner, key)."""
+    return SEALED_PREFIX + base64.b64encode(vault.encrypt(body.encode(), body_aad(owner, key))).decode()
+
+
+def open_body(vault: Vault, *, owner: str, key: str, stored: str) -> str:
+    """The response body from its stored text (cleartext rows predate sealing and are returned as they are)."""
+    blob = _blob_of(stored)
+    return stored if blob is None else vault.decrypt(blob, body_aad(owner, key)).decode()
+
+
+def _blob_of(stored: str) -> bytes | None:
+    if not stored.startswith(SEALED_PREFIX):
+        return None
+    try:
+        return base64.b64decode(stored[len(SEALED_PREFIX) :], validate=True)
+    except binascii.Error:
+        return b""  # not a blob: the vault reports it as malformed rather than us guessing
+
+
+def _stored_of(blob: bytes) -> str:
+    return SEALED_PREFIX + base64.b64encode(blob).decode()
+
+
+def _row_aad(row: Mapping[str, object]) -> bytes:
+    return body_aad(str(row["owner"]), str(row["key"]))
+
+
+register(
+    SealedColumn(
+        domain="kit",
+        primary_key=IdempotencyRecord.id,
+        ciphertext=IdempotencyRecord.response_body,
+        aad=_row_aad,
+        aad_inputs=(IdempotencyRecord.owner, IdempotencyRecord.key),
+        load=_blob_of,
+        dump=_stored_of,
+    )
+)
+
+__all__ = [
+    "IdempotencyRecord",
+    "KeyInFlight",
+    "KeyReused",
+    "Stored",
+    "body_aad",
+    "claim",
+    "complete",
+    "open_body",
+    "purge",
+    "release",
+    "request_hash",
+    "seal_body",
+]

@@ -1,13 +1,13 @@
 """HTTP glue for idempotency keys: run a creating POST at most once per (caller, key).
 
-The stored first response is sealed by the vault: a purchase's answer carries
-its card keys and a webhook endpoint's its signing secret, and neither may sit
-in the database in clear text for the 48 h a record is kept.
+The stored first response is sealed by the vault (``kit.idempotency.seal_body``):
+a purchase's answer carries its card keys and a webhook endpoint's its signing
+secret, and neither may sit in the database in clear text for the 48 h a record
+is kept.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -56,20 +56,20 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
     with st.db.transaction() as session:
         claimed = idempotency.claim(session, owner=owner, key=key, fingerprint=fingerprint)
     if isinstance(claimed, idempotency.Stored):
-        stored = _unseal(st.settings.vault, owner, key, claimed.body)
+        stored = idempotency.open_body(st.settings.vault, owner=owner, key=key, stored=claimed.body)
         replay = Response(stored, status_code=claimed.status, media_type=_media(claimed.status))
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
     try:
         with st.db.transaction() as session:
             payload = work(session).model_dump(mode="json")
-            idempotency.complete(session, claimed, status=status_code, body=_seal(st.settings.vault, owner, key, _render(payload)))
+            idempotency.complete(session, claimed, status=status_code, body=_sealed(st.settings.vault, owner, key, payload))
         return JSONResponse(payload, status_code=status_code)
     except DomainError as exc:
         # An expected refusal is the answer to this request: keep it, so a retry gets the same one.
         problem = problem_body(exc)
         with st.db.transaction() as session:
-            idempotency.complete(session, claimed, status=exc.status, body=_seal(st.settings.vault, owner, key, _render(problem)))
+            idempotency.complete(session, claimed, status=exc.status, body=_sealed(st.settings.vault, owner, key, problem))
         raise
     except Exception:
         with st.db.transaction() as session:
@@ -77,26 +77,13 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
         raise
 
 
-_SEALED = "vault:"
-
-
 def _render(content: Any) -> str:
     """JSON exactly as ``JSONResponse`` renders it, so a replay is byte-for-byte the first answer."""
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
-def _aad(owner: str, key: str) -> bytes:
-    return f"idempotency:{owner}:{key}".encode()
-
-
-def _seal(vault: Vault, owner: str, key: str, body: str) -> str:
-    return _SEALED + base64.b64encode(vault.encrypt(body.encode(), _aad(owner, key))).decode()
-
-
-def _unseal(vault: Vault, owner: str, key: str, stored: str) -> str:
-    if not stored.startswith(_SEALED):
-        return stored  # written before responses were sealed
-    return vault.decrypt(base64.b64decode(stored[len(_SEALED) :]), _aad(owner, key)).decode()
+def _sealed(vault: Vault, owner: str, key: str, content: Any) -> str:
+    return idempotency.seal_body(vault, owner=owner, key=key, body=_render(content))
 
 
 def _media(status: int) -> str:
