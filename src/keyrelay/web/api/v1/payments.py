@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from keyrelay.orders import flows
+from keyrelay.web.auth import GuardedRoute
 from keyrelay.web.state import client_ip, state_of
 
-router = APIRouter(prefix="/payments", tags=["payments"])
+router = APIRouter(prefix="/payments", tags=["payments"], route_class=GuardedRoute)
 
 
 # Two routes rather than one with two methods: each needs its own OpenAPI operationId.
