@@ -224,6 +224,27 @@ def test_old_keys_keep_exactly_their_listed_scopes(world: World) -> None:
     problem(signed(world.client, old, "POST", f"{API}/distributor/withdrawals", b'{"amount_minor":2000,"payee":"x"}'), 403, "missing_scope")
 
 
+# --- a key bound to a channel sells there only ----------------------------------------------------
+
+
+def _purchase(world: World, key: str, **extra: Any) -> Response:
+    body = json.dumps({"product_id": world.product_id, "quantity": 1, **extra}).encode()
+    return signed(world.client, world.key(key), "POST", PURCHASES, body, **{"Idempotency-Key": uuid.uuid4().hex})
+
+
+def test_a_bound_key_sells_only_on_its_channel(world: World, db: Database) -> None:
+    body = problem(_purchase(world, "bound", channel_id=world.other_channel_id), 403, "channel_mismatch")
+    assert body["errors"][0]["field"] == "channel_id"
+    assert count(db, Order) == 0
+    for extra in ({}, {"channel_id": world.channel_id}):
+        reply = _purchase(world, "bound", **extra)
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["order"]["channel_id"] == world.channel_id
+    unbound = _purchase(world, "all", channel_id=world.other_channel_id)
+    assert unbound.status_code == 201, unbound.text
+    assert unbound.json()["order"]["channel_id"] == world.other_channel_id
+
+
 # --- signature and scope come before the body -----------------------------------------------------
 
 

@@ -77,6 +77,23 @@ class ScopeMissing(DomainError):
         super().__init__(f"this API key needs the {scope.value!r} scope", scope=scope.value)
 
 
+class ChannelMismatch(DomainError):
+    code, status, title = "channel_mismatch", 403, "API key bound to another channel"
+
+
+def sales_channel(bound: int | None, requested: int | None) -> int | None:
+    """The channel a sale is attributed to: a key bound to a channel sells there and nowhere else.
+
+    ``bound`` is the key's channel (None for unbound keys and console sessions),
+    ``requested`` the one the request names (None: not named).
+    """
+    if bound is None:
+        return requested
+    if requested is not None and requested != bound:
+        raise ChannelMismatch(f"this API key sells only on channel {bound}", field="channel_id")
+    return bound
+
+
 def _aad(key_id: str) -> bytes:
     return f"apikey:{key_id}".encode()
 

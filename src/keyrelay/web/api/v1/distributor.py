@@ -269,6 +269,7 @@ async def wholesale_purchase(body: PurchaseIn, who: OrderWriter, request: Reques
     """Buy at my cost from my balance; the keys are in the response. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
     ip = client_ip(request)
+    channel_id = api_keys.sales_channel(who.channel_id, body.channel_id)
 
     def work(session: Session) -> PurchaseOut:
         own = _me(session, who)
@@ -282,7 +283,7 @@ async def wholesale_purchase(body: PurchaseIn, who: OrderWriter, request: Reques
                 buyer_user_id=who.user_id,
                 client_ip=ip,
                 seller_id=own.id,
-                channel_id=body.channel_id or who.channel_id,
+                channel_id=channel_id,
                 wholesale=True,
                 declared_retail_minor=body.declared_retail_minor,
                 buyer_ref=body.buyer_ref,
