@@ -18,7 +18,7 @@ import httpx
 
 from .harness import Admin, Deployment, make_keys
 
-ALL_SCOPES = ("catalog:read", "orders:write", "webhooks:manage")
+ALL_SCOPES = ("catalog:read", "orders:write", "money:write", "network:manage", "webhooks:manage", "keys:manage")
 
 
 @dataclass(frozen=True)

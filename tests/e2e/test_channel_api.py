@@ -196,7 +196,18 @@ def test_a_key_without_the_scope_gets_403(world: World) -> None:
     assert_problem(send_signed(world.a, reader, "POST", PURCHASES, _purchase_body(world, "no-scope")), 403, "missing_scope")
     writer = new_key(world.deployment, world.who, scopes=("orders:write",), name="writer")
     assert_problem(send_signed(world.a, writer, "GET", "/api/v1/distributor/products"), 403, "missing_scope")
+    payout = b'{"amount_minor":2000,"currency":"CNY","payee":"Alipay: x@example.com"}'
+    assert_problem(send_signed(world.b, writer, "POST", "/api/v1/distributor/withdrawals", payout), 403, "missing_scope")
+    site = b'{"name":"x","host":"evil.example.com"}'
+    assert_problem(send_signed(world.a, writer, "PUT", "/api/v1/distributor/me/site", site), 403, "missing_scope")
+    assert_problem(send_signed(world.b, writer, "DELETE", f"/api/v1/distributor/api-keys/{reader.key_id}"), 403, "missing_scope")
+    assert_problem(send_signed(world.a, reader, "POST", "/api/v1/distributor/purchases", b'{"quantity":'), 403, "missing_scope")
     assert [o["buyer_ref"] for o in _my_orders(world)].count("no-scope") == 0
+
+
+def test_a_body_changed_under_a_valid_signature_is_refused_before_it_is_parsed(world: World) -> None:
+    headers = {**sign_headers(world.key, "POST", PURCHASES, _purchase_body(world, "swap")), "Content-Type": "application/json"}
+    assert_problem(world.a.post(PURCHASES, content=b'{"product_id": 1, "quantity":', headers=headers), 401, "bad_signature")
 
 
 def test_a_key_cannot_make_more_keys(world: World) -> None:

@@ -259,6 +259,23 @@ def test_webhook_endpoint_lifecycle_in_the_console(client: TestClient, db: Datab
     assert count(db, WebhookDelivery) == 0
 
 
+def test_the_form_offers_every_scope_and_a_key_gets_exactly_those_ticked(client: TestClient, db: Database, people: People) -> None:
+    csrf = sign_in(client, people.ann)
+    page = client.get("/distributor/api-keys").text
+    for scope in api_keys.SCOPES:
+        assert f'name="scopes" value="{scope}"' in page, scope
+    made = client.post("/distributor/api-keys", data={"csrf": csrf, "name": "payouts", "scopes": ["money:write", "keys:manage"]})
+    secret = secret_of(made, "krsk_")
+    (key,) = keys_of(db, people.ann.user_id)
+    assert key.scopes == "keys:manage money:write"
+    assert signed_get(client, key.key_id, secret, "/api/v1/distributor/api-keys").status_code == 200
+    assert signed_get(client, key.key_id, secret, "/api/v1/distributor/wallet").json()["code"] == "missing_scope"
+    client.cookies.set("lang", "zh_CN")
+    chinese = client.get("/distributor/api-keys").text
+    for label in ("申请提现", "修改分站设置、零售价、下级拿货价、邀请和渠道", "查看和吊销 API 密钥", "密钥只能做勾选的事"):
+        assert label in chinese, label
+
+
 def test_the_pages_speak_chinese(client: TestClient, db: Database, people: People) -> None:
     csrf = sign_in(client, people.ann)
     client.cookies.set("lang", "zh_CN")

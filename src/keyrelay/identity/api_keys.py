@@ -17,12 +17,13 @@ from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.audit.service import record
+from keyrelay.identity.scopes import SCOPES as SCOPES  # re-exported: older code imports it from here
+from keyrelay.identity.scopes import Scope
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
 from keyrelay.kit.errors import DomainError, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 
-SCOPES = ("catalog:read", "orders:write", "webhooks:manage")
 MAX_SKEW_SECONDS = 300
 NONCE_TTL_SECONDS = 2 * MAX_SKEW_SECONDS
 
@@ -71,6 +72,26 @@ class SignatureRejected(DomainError):
 
 class ScopeMissing(DomainError):
     code, status, title = "missing_scope", 403, "API key lacks a scope"
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(f"this API key needs the {scope.value!r} scope", scope=scope.value)
+
+
+class ChannelMismatch(DomainError):
+    code, status, title = "channel_mismatch", 403, "API key bound to another channel"
+
+
+def sales_channel(bound: int | None, requested: int | None) -> int | None:
+    """The channel a sale is attributed to: a key bound to a channel sells there and nowhere else.
+
+    ``bound`` is the key's channel (None for unbound keys and console sessions),
+    ``requested`` the one the request names (None: not named).
+    """
+    if bound is None:
+        return requested
+    if requested is not None and requested != bound:
+        raise ChannelMismatch(f"this API key sells only on channel {bound}", field="channel_id")
+    return bound
 
 
 def secret_aad(key_id: str) -> bytes:
@@ -170,11 +191,6 @@ def _touch(session: Session, key: ApiKey) -> None:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now).execution_options(synchronize_session=False))
-
-
-def require_scope(key_scopes: str, scope: str) -> None:
-    if scope not in key_scopes.split():
-        raise ScopeMissing(f"this API key needs the {scope!r} scope")
 
 
 def purge_nonces(session: Session) -> int:

@@ -1,32 +1,58 @@
-"""Who is calling: a bearer JWT (API) or the console session cookie (pages)."""
+"""Who is calling and what they may do: a signed API-key request, a bearer JWT or the console cookie.
+
+Every ``/api/v1`` route that takes a caller declares what it needs with a
+``Guard`` (the aliases below): a role and the one scope an API key must carry,
+or "console sessions only". Nothing is inferred from the URL or the method.
+Console sessions are limited by their role alone (``Principal.can``).
+
+``GuardedRoute`` runs the route's guards before FastAPI reads the body, so a
+body changed under a valid signature is ``401 bad_signature`` and a key
+without the scope is ``403 missing_scope`` — never a 422 about the JSON it sent.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from keyrelay.identity import api_keys
+from keyrelay.identity.scopes import Scope
 from keyrelay.identity.service import Principal, get_user, principal_from_token, require_role
-from keyrelay.kit.errors import Unauthorized
+from keyrelay.kit.errors import Forbidden, Unauthorized
 from keyrelay.web.state import state_of
 
 SESSION_COOKIE = "kr_session"
 bearer = HTTPBearer(auto_error=False, description="Console JWT from POST /api/v1/auth/token")
+_RESOLVED = "keyrelay_principal"
+"""``request.state`` attribute holding the resolved caller: a signed request's nonce may be spent only once."""
 
 
-async def optional_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal | None:
-    """The caller: a signed API-key request, a bearer JWT, the console cookie, or None (guests)."""
+async def caller(request: Request) -> Principal | None:
+    """The caller, resolved once per request: a signed API-key request, a bearer JWT, the console cookie, or None."""
+    if hasattr(request.state, _RESOLVED):
+        resolved: Principal | None = getattr(request.state, _RESOLVED)
+        return resolved
+    who = await _resolve(request)
+    setattr(request.state, _RESOLVED, who)
+    return who
+
+
+async def _resolve(request: Request) -> Principal | None:
     if request.headers.get("x-key-id"):
         body = await request.body()
         return await run_in_threadpool(_signed_principal, request, body)
-    token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         return None
     return principal_from_token(token, secret=state_of(request).jwt_secret)
@@ -61,55 +87,85 @@ def _signed_principal(request: Request, body: bytes) -> Principal:
         )
 
 
-def principal(who: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
-    if who is None:
-        raise Unauthorized("authentication required: send Authorization: Bearer <token>")
-    return who
+async def optional_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal | None:
+    """The caller or None; ``credentials`` only documents the bearer scheme in OpenAPI."""
+    return await caller(request)
 
 
-def operator(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
-    return _scoped(request, require_role(who, "operator"))
+@dataclass(frozen=True)
+class Guard:
+    """What a route requires of its caller; a dependency, and the declaration ``GuardedRoute`` and the tests read."""
 
+    scope: Scope | None
+    """The scope an API key needs here; None: console sessions only, every API key is refused."""
+    roles: tuple[str, ...] = ()
+    """Roles allowed (empty: any signed-in role); another role answers 404, as if the route did not exist."""
+    guests: bool = False
+    """Anonymous callers pass (as None): the scope binds only those who sign in."""
 
-def distributor(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
-    return _scoped(request, require_role(who, "distributor"))
-
-
-def required_scope(method: str, path: str) -> str:
-    """The scope an API key needs for a request: one rule for every endpoint, so none can forget it.
-
-    Webhook management needs ``webhooks:manage``; other reads need
-    ``catalog:read``; anything that changes state needs ``orders:write``.
-    """
-    if "/webhooks" in path:
-        return "webhooks:manage"
-    return "catalog:read" if method in ("GET", "HEAD") else "orders:write"
-
-
-def _scoped(request: Request, who: Principal) -> Principal:
-    needed = required_scope(request.method, request.url.path)
-    if not who.can(needed):
-        raise api_keys.ScopeMissing(f"this API key needs the {needed!r} scope")
-    return who
-
-
-OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
-CurrentUser = Annotated[Principal, Depends(principal)]
-Operator = Annotated[Principal, Depends(operator)]
-DistributorUser = Annotated[Principal, Depends(distributor)]
-
-
-def scope(name: str) -> Callable[[Principal], Principal]:
-    """Dependency factory: the caller must be allowed ``name`` (API keys carry scopes)."""
-
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
-        if not who.can(name):
-            raise api_keys.ScopeMissing(f"this API key needs the {name!r} scope")
+    def check(self, who: Principal | None) -> Principal | None:
+        if who is None:
+            if self.guests:
+                return None
+            raise Unauthorized("authentication required: send Authorization: Bearer <token> or sign the request with an API key")
+        if self.roles:
+            require_role(who, *self.roles)
+        if who.key_id is not None and self.scope is None:
+            raise Forbidden("this is done from a console session, not with an API key")
+        if self.scope is not None and not who.can(self.scope):
+            raise api_keys.ScopeMissing(self.scope)
         return who
 
-    return check
+    async def __call__(self, who: Annotated[Principal | None, Depends(optional_principal)]) -> Principal | None:
+        return self.check(who)
 
 
-CatalogReader = Annotated[Principal, Depends(scope("catalog:read"))]
-OrderWriter = Annotated[Principal, Depends(scope("orders:write"))]
-WebhookManager = Annotated[Principal, Depends(scope("webhooks:manage"))]
+def requires(scope: Scope | None, *roles: str, guests: bool = False) -> Guard:
+    """Declare a route's requirement: ``Depends(requires(Scope.MONEY_WRITE, "distributor"))``."""
+    return Guard(scope, roles, guests)
+
+
+def guards_of(dependant: Dependant) -> list[Guard]:
+    """Every guard in a route's dependency tree."""
+    found = [dependant.call] if isinstance(dependant.call, Guard) else []
+    return found + [g for sub in dependant.dependencies for g in guards_of(sub)]
+
+
+class GuardedRoute(APIRoute):
+    """A route whose guards run before the body is read, parsed and validated."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        guards = guards_of(self.dependant)
+        if not guards:
+            return handle
+
+        async def guarded(request: Request) -> Response:
+            who = await caller(request)
+            for guard in guards:
+                guard.check(who)
+            return await handle(request)
+
+        return guarded
+
+
+DISTRIBUTOR, OPERATOR = "distributor", "operator"
+
+Reader = Annotated[Principal, Depends(requires(Scope.CATALOG_READ))]
+"""Any signed-in caller reading its own things (``/auth/me``, ``/me/wallet``)."""
+OptionalReader = Annotated[Principal | None, Depends(requires(Scope.CATALOG_READ, guests=True))]
+"""A public read that answers a signed-in caller differently (e.g. the payment methods it may use)."""
+OptionalOrderWriter = Annotated[Principal | None, Depends(requires(Scope.ORDERS_WRITE, guests=True))]
+"""A checkout: guests pass; a signed-in caller (and so its wallet) must be allowed to place orders."""
+DistributorReader = Annotated[Principal, Depends(requires(Scope.CATALOG_READ, DISTRIBUTOR))]
+OrderWriter = Annotated[Principal, Depends(requires(Scope.ORDERS_WRITE, DISTRIBUTOR))]
+MoneyWriter = Annotated[Principal, Depends(requires(Scope.MONEY_WRITE, DISTRIBUTOR))]
+NetworkManager = Annotated[Principal, Depends(requires(Scope.NETWORK_MANAGE, DISTRIBUTOR))]
+WebhookManager = Annotated[Principal, Depends(requires(Scope.WEBHOOKS_MANAGE, DISTRIBUTOR))]
+KeyManager = Annotated[Principal, Depends(requires(Scope.KEYS_MANAGE, DISTRIBUTOR))]
+ConsoleDistributor = Annotated[Principal, Depends(requires(None, DISTRIBUTOR))]
+"""A distributor's console session; API keys are refused (e.g. a key cannot create keys)."""
+Operator = Annotated[Principal, Depends(requires(None, OPERATOR))]
+"""The operator API takes console sessions only: no operator API keys are issued, so none is honoured."""

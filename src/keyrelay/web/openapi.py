@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
 PROBLEM_MEDIA = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -62,9 +63,31 @@ def _document_problems(operation: dict[str, Any]) -> None:
     responses["default"] = _problem("Any other error (401, 403, 404, 409, 429, 5xx) as problem+json with a stable `code`")
 
 
+def _document_scopes(app: FastAPI, paths: dict[str, Any]) -> None:
+    """Say in each operation what an API key needs: the scope its guard declares, or that keys are refused."""
+    from keyrelay.web.auth import guards_of
+
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or context.path not in paths:
+            continue
+        for guard in guards_of(route.dependant):
+            for method in context.methods or ():
+                operation = paths[context.path].get(method.lower())
+                if operation is None:
+                    continue
+                operation["x-api-key-scope"] = guard.scope.value if guard.scope else None
+                if guard.scope is None:
+                    note = "**API keys:** refused (`403 forbidden`): console sessions only."
+                else:
+                    note = f"**API keys** need the `{guard.scope.value}` scope (else `403 missing_scope`)."
+                operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document with the error answers as the API sends them."""
     doc = get_openapi(title=app.title, version=app.version, description=(app.description or "") + SIGNING, routes=app.routes)
+    _document_scopes(app, doc.get("paths", {}))
     for path, item in doc.get("paths", {}).items():
         if path.startswith("/api/"):
             for operation in item.values():

@@ -128,6 +128,8 @@ class Client:
 
         Pass your own ``idempotency_key`` (e.g. your shop's order id) to make the
         purchase safe to repeat across restarts: the same key always yields the same order.
+        Needs the ``orders:write`` scope. A key bound to a channel sells only there:
+        another ``channel_id`` raises ``PermissionDenied`` (``channel_mismatch``).
         """
         return self.send(
             _api.purchase(

@@ -47,7 +47,8 @@ class AuthenticationError(KeyRelayError):
 
 
 class PermissionDenied(KeyRelayError):
-    """403: the key lacks a scope (``missing_scope``) or the role may not do this."""
+    """403: the key lacks the route's scope (``missing_scope``, the problem's ``scope`` names it),
+    is bound to another channel (``channel_mismatch``), or the account may not do this (``forbidden``)."""
 
 
 class NotFoundError(KeyRelayError):

@@ -34,10 +34,10 @@ from keyrelay.web.api.v1.schemas import (
     UserOut,
     WalletOut,
 )
-from keyrelay.web.auth import Operator
+from keyrelay.web.auth import GuardedRoute, Operator
 from keyrelay.web.state import client_ip, state_of
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=GuardedRoute)
 MAX_UPLOAD = 64 * 1024 * 1024
 
 

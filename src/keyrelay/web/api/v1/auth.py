@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 
 from keyrelay.identity import service as identity
 from keyrelay.web.api.v1.schemas import RegisterIn, TokenIn, TokenOut, UserOut
-from keyrelay.web.auth import CurrentUser
+from keyrelay.web.auth import GuardedRoute, Reader
 from keyrelay.web.state import client_ip, state_of
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
 
 @router.post("/token", response_model=TokenOut)
@@ -35,7 +35,7 @@ def register(body: RegisterIn, request: Request) -> UserOut:
 
 
 @router.get("/me", response_model=UserOut)
-def me(who: CurrentUser, request: Request) -> UserOut:
+def me(who: Reader, request: Request) -> UserOut:
     """The signed-in user (or the API key's owner): id, e-mail, role."""
     with state_of(request).db.transaction(write=False) as session:
         user = identity.get_user(session, who.user_id)

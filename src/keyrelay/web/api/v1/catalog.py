@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from keyrelay.catalog import service as catalog
 from keyrelay.inventory import service as inventory
 from keyrelay.web.api.v1.schemas import CategoryOut, ProductOut
+from keyrelay.web.auth import GuardedRoute
 from keyrelay.web.state import state_of
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+router = APIRouter(prefix="/catalog", tags=["catalog"], route_class=GuardedRoute)
 
 
 @router.get("/categories", response_model=list[CategoryOut])

@@ -20,9 +20,9 @@ from keyrelay.catalog.models import Product
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.identity import api_keys
+from keyrelay.identity.service import Principal
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import Forbidden
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
 from keyrelay.orders import service as orders
@@ -55,26 +55,34 @@ from keyrelay.web.api.v1.network_schemas import (
 )
 from keyrelay.web.api.v1.orders import detail
 from keyrelay.web.api.v1.schemas import EventOut, OrderDetail, OrderOut
-from keyrelay.web.auth import DistributorUser
+from keyrelay.web.auth import (
+    ConsoleDistributor,
+    DistributorReader,
+    GuardedRoute,
+    KeyManager,
+    MoneyWriter,
+    NetworkManager,
+    OrderWriter,
+)
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
 
-router = APIRouter(prefix="/distributor", tags=["distributor"])
+router = APIRouter(prefix="/distributor", tags=["distributor"], route_class=GuardedRoute)
 
 
-def _me(session: Session, who: DistributorUser) -> Distributor:
+def _me(session: Session, who: Principal) -> Distributor:
     return network.for_user(session, who.user_id)
 
 
 @router.get("/me", response_model=DistributorOut)
-def me(who: DistributorUser, request: Request) -> DistributorOut:
+def me(who: DistributorReader, request: Request) -> DistributorOut:
     """My distributor profile: level, status, parent and sub-site settings."""
     with state_of(request).db.transaction(write=False) as session:
         return DistributorOut.of(_me(session, who))
 
 
 @router.put("/me/site", response_model=DistributorOut)
-def update_site(body: SiteIn, who: DistributorUser, request: Request) -> DistributorOut:
+def update_site(body: SiteIn, who: NetworkManager, request: Request) -> DistributorOut:
     """Sub-site settings: name, logo, notice, contact, own host name."""
     with state_of(request).db.transaction() as session:
         own = _me(session, who)
@@ -84,7 +92,7 @@ def update_site(body: SiteIn, who: DistributorUser, request: Request) -> Distrib
 
 @router.get("/products", response_model=list[OfferOut])
 def my_products(
-    who: DistributorUser,
+    who: DistributorReader,
     request: Request,
     response: Response,
     updated_since: Annotated[datetime | None, Query(description="Only products changed at or after this instant (sync cursor)")] = None,
@@ -102,14 +110,14 @@ def my_products(
 
 
 @router.get("/products/{product_id}", response_model=OfferOut)
-def my_product(product_id: int, who: DistributorUser, request: Request) -> OfferOut:
+def my_product(product_id: int, who: DistributorReader, request: Request) -> OfferOut:
     """One product as I see it (cost, limits, retail, stock)."""
     with state_of(request).db.transaction(write=False) as session:
         return _offers_out(session, _me(session, who), [catalog.get_product(session, product_id, active_only=True)])[0]
 
 
 @router.get("/stock", response_model=list[StockLevelOut])
-def stock_levels(who: DistributorUser, request: Request) -> list[StockLevelOut]:
+def stock_levels(who: DistributorReader, request: Request) -> list[StockLevelOut]:
     """Available units of every card-key product (cheap to poll)."""
     with state_of(request).db.transaction(write=False) as session:
         products = [p for p in catalog.list_products(session) if kinds.get(p.kind).tracks_stock]
@@ -159,7 +167,7 @@ def explain_out(session: Session, target: Distributor, product_id: int) -> Expla
 @router.get("/prices/{product_id}/explain", response_model=ExplainOut)
 def explain_price(
     product_id: int,
-    who: DistributorUser,
+    who: DistributorReader,
     request: Request,
     distributor_id: Annotated[int | None, Query(description="One of your downline; default: yourself")] = None,
 ) -> ExplainOut:
@@ -171,7 +179,7 @@ def explain_price(
 
 
 @router.put("/retail/{product_id}", response_model=OfferOut)
-def set_retail(product_id: int, body: RetailIn, who: DistributorUser, request: Request) -> OfferOut:
+def set_retail(product_id: int, body: RetailIn, who: NetworkManager, request: Request) -> OfferOut:
     """My sub-site retail price: never below MAP or my cost, never above the maximum markup."""
     with state_of(request).db.transaction() as session:
         own = _me(session, who)
@@ -193,14 +201,14 @@ def set_retail(product_id: int, body: RetailIn, who: DistributorUser, request: R
 
 
 @router.get("/child-prices", response_model=list[PriceRuleOut])
-def list_child_prices(who: DistributorUser, request: Request) -> list[PriceRuleOut]:
+def list_child_prices(who: DistributorReader, request: Request) -> list[PriceRuleOut]:
     """The price rules my direct children buy at (per product and the default)."""
     with state_of(request).db.transaction(write=False) as session:
         return [PriceRuleOut(product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.child_rules(session, _me(session, who))]
 
 
 @router.put("/child-prices", response_model=PriceRuleOut)
-def set_child_price(body: PriceRuleIn, who: DistributorUser, request: Request) -> PriceRuleOut:
+def set_child_price(body: PriceRuleIn, who: NetworkManager, request: Request) -> PriceRuleOut:
     """What my children buy at (per product or default): inherit, % markup, fixed markup or fixed price."""
     with state_of(request).db.transaction() as session:
         own = _me(session, who)
@@ -210,7 +218,7 @@ def set_child_price(body: PriceRuleIn, who: DistributorUser, request: Request) -
 
 
 @router.get("/downline", response_model=list[DownlineOut])
-def my_downline(who: DistributorUser, request: Request) -> list[DownlineOut]:
+def my_downline(who: DistributorReader, request: Request) -> list[DownlineOut]:
     """My sub-distributors (all levels) with their sales."""
     with state_of(request).db.transaction(write=False) as session:
         own = _me(session, who)
@@ -222,7 +230,7 @@ def my_downline(who: DistributorUser, request: Request) -> list[DownlineOut]:
 
 
 @router.post("/invites", response_model=InviteOut, status_code=201)
-def create_invite(body: InviteIn, who: DistributorUser, request: Request) -> InviteOut:
+def create_invite(body: InviteIn, who: NetworkManager, request: Request) -> InviteOut:
     """An invite link for a new sub-distributor directly under me."""
     st = state_of(request)
     with st.db.transaction() as session:
@@ -240,14 +248,14 @@ def create_invite(body: InviteIn, who: DistributorUser, request: Request) -> Inv
 
 
 @router.get("/channels", response_model=list[ChannelOut])
-def list_channels(who: DistributorUser, request: Request) -> list[ChannelOut]:
+def list_channels(who: DistributorReader, request: Request) -> list[ChannelOut]:
     """My named sales channels (orders are attributed to one)."""
     with state_of(request).db.transaction(write=False) as session:
         return [ChannelOut.of(c) for c in channels.list_for(session, _me(session, who))]
 
 
 @router.post("/channels", response_model=ChannelOut, status_code=201)
-def create_channel(body: ChannelIn, who: DistributorUser, request: Request) -> ChannelOut:
+def create_channel(body: ChannelIn, who: NetworkManager, request: Request) -> ChannelOut:
     """A named sales channel (e.g. a Taobao shop) to attribute orders and API keys to."""
     with state_of(request).db.transaction() as session:
         return ChannelOut.of(channels.create(session, _me(session, who), name=body.name, kind=body.kind))
@@ -258,10 +266,11 @@ class PurchaseOut(OrderDetail):
 
 
 @router.post("/purchases", response_model=PurchaseOut, status_code=201, responses=IDEMPOTENT)
-async def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Request) -> Response:
+async def wholesale_purchase(body: PurchaseIn, who: OrderWriter, request: Request) -> Response:
     """Buy at my cost from my balance; the keys are in the response. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
     ip = client_ip(request)
+    channel_id = api_keys.sales_channel(who.channel_id, body.channel_id)
 
     def work(session: Session) -> PurchaseOut:
         purchase = checkout.WholesalePurchase(
@@ -269,7 +278,7 @@ async def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Re
             email=who.email,
             product_id=body.product_id,
             quantity=body.quantity,
-            channel_id=body.channel_id or who.channel_id,
+            channel_id=channel_id,
             declared_retail_minor=body.declared_retail_minor,
             buyer_ref=body.buyer_ref,
             client_ip=ip,
@@ -280,13 +289,13 @@ async def wholesale_purchase(body: PurchaseIn, who: DistributorUser, request: Re
     return await run_once(request, owner=owner_of(request, who.user_id, who.key_id), status_code=201, work=work)
 
 
-def _scope(session: Session, who: DistributorUser) -> orders.OrderFilter:
+def _scope(session: Session, who: Principal) -> orders.OrderFilter:
     return orders.OrderFilter(seller_ids=network.branch_ids(_me(session, who)))
 
 
 @router.get("/orders", response_model=list[OrderOut])
 def list_orders(
-    who: DistributorUser,
+    who: DistributorReader,
     request: Request,
     response: Response,
     status: str | None = None,
@@ -306,7 +315,7 @@ def list_orders(
 
 
 @router.get("/orders/{number}", response_model=OrderDetail)
-def get_order(number: str, who: DistributorUser, request: Request) -> OrderDetail:
+def get_order(number: str, who: DistributorReader, request: Request) -> OrderDetail:
     """One order of my branch. Keys are shown only for my own wholesale purchases."""
     st = state_of(request)
     with st.db.transaction() as session:
@@ -322,7 +331,7 @@ def detail_without_keys(session: Session, st: AppState, order: Order) -> OrderDe
 
 @router.get("/sales", response_model=list[SalesRowOut])
 def sales(
-    who: DistributorUser, request: Request, by: Annotated[str, Query(pattern="^(channel|distributor|product)$")] = "channel"
+    who: DistributorReader, request: Request, by: Annotated[str, Query(pattern="^(channel|distributor|product)$")] = "channel"
 ) -> list[SalesRowOut]:
     """Sales of my branch grouped by channel, distributor or product."""
     with state_of(request).db.transaction(write=False) as session:
@@ -334,7 +343,7 @@ def sales(
 
 
 @router.get("/wallet", response_model=WalletSummaryOut)
-def wallet(who: DistributorUser, request: Request, currency: str = "CNY") -> WalletSummaryOut:
+def wallet(who: DistributorReader, request: Request, currency: str = "CNY") -> WalletSummaryOut:
     """Available (withdrawable/spendable), pending (in the settlement hold), locked (withdrawals)."""
     with state_of(request).db.transaction() as session:
         summary = ledger.wallet_summary(session, who.user_id, currency.upper())
@@ -345,7 +354,7 @@ def wallet(who: DistributorUser, request: Request, currency: str = "CNY") -> Wal
 
 @router.get("/wallet/statement", response_model=list[StatementLineOut])
 def statement(
-    who: DistributorUser,
+    who: DistributorReader,
     request: Request,
     currency: str = "CNY",
     account: Annotated[str, Query(pattern="^(available|pending)$")] = "available",
@@ -364,7 +373,7 @@ def statement(
 
 
 @router.post("/withdrawals", response_model=WithdrawalOut, status_code=201, responses=IDEMPOTENT)
-async def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: Request) -> Response:
+async def request_withdrawal(body: WithdrawalIn, who: MoneyWriter, request: Request) -> Response:
     """Ask for a payout; the amount is locked until the operator pays or rejects it. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
 
@@ -383,18 +392,16 @@ async def request_withdrawal(body: WithdrawalIn, who: DistributorUser, request: 
 
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
-def list_withdrawals(who: DistributorUser, request: Request) -> list[WithdrawalOut]:
+def list_withdrawals(who: DistributorReader, request: Request) -> list[WithdrawalOut]:
     """My payout requests and their status."""
     with state_of(request).db.transaction(write=False) as session:
         return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, user_id=who.user_id)]
 
 
 @router.post("/api-keys", response_model=ApiKeyCreatedOut, status_code=201)
-def create_api_key(body: ApiKeyIn, who: DistributorUser, request: Request) -> ApiKeyCreatedOut:
+def create_api_key(body: ApiKeyIn, who: ConsoleDistributor, request: Request) -> ApiKeyCreatedOut:
     """A key for a channel integration. The secret is in this response only: store it now."""
     st = state_of(request)
-    if who.key_id is not None:
-        raise Forbidden("API keys are created from a console session, not with another key")
     with st.db.transaction() as session:
         own = _me(session, who)
         channel_id = channels.owned(session, own, body.channel_id).id if body.channel_id else None
@@ -405,14 +412,14 @@ def create_api_key(body: ApiKeyIn, who: DistributorUser, request: Request) -> Ap
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
-def list_api_keys(who: DistributorUser, request: Request) -> list[ApiKeyOut]:
+def list_api_keys(who: KeyManager, request: Request) -> list[ApiKeyOut]:
     """My keys with scopes and last use; secrets are never returned again."""
     with state_of(request).db.transaction(write=False) as session:
         return [ApiKeyOut.of(k) for k in api_keys.list_for(session, who.user_id)]
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-def revoke_api_key(key_id: str, who: DistributorUser, request: Request) -> ApiKeyOut:
+def revoke_api_key(key_id: str, who: KeyManager, request: Request) -> ApiKeyOut:
     """Revoke a key: its next request is refused with ``key_revoked``."""
     with state_of(request).db.transaction() as session:
         return ApiKeyOut.of(api_keys.revoke(session, user_id=who.user_id, key_id=key_id))

@@ -31,11 +31,11 @@ from keyrelay.web.api.v1.network_schemas import (
     WithdrawalOut,
 )
 from keyrelay.web.api.v1.schemas import OrderOut
-from keyrelay.web.auth import Operator
+from keyrelay.web.auth import GuardedRoute, Operator
 from keyrelay.web.state import base_url, state_of
 
-router = APIRouter(prefix="/admin", tags=["admin network"])
-public = APIRouter(tags=["distributor"])
+router = APIRouter(prefix="/admin", tags=["admin network"], route_class=GuardedRoute)
+public = APIRouter(tags=["distributor"], route_class=GuardedRoute)
 
 
 @public.post("/join", response_model=DistributorOut, status_code=201)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keyrelay.distribution.models import Channel, Distributor, Invite
 from keyrelay.identity import api_keys
+from keyrelay.identity.scopes import Scope
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.ledger import withdrawals
 
@@ -293,8 +294,10 @@ class AccountBalanceOut(BaseModel):
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=80, examples=["Taobao auto-delivery"])
-    scopes: list[Literal["catalog:read", "orders:write", "webhooks:manage"]] = Field(
-        min_length=1, examples=[["catalog:read", "orders:write"]]
+    scopes: list[Scope] = Field(
+        min_length=1,
+        examples=[["catalog:read", "orders:write"]],
+        description="What the key may do; it gets exactly these (see docs/integration.md for the route table)",
     )
     channel_id: int | None = Field(default=None, description="Attribute this key's orders to one of your channels")
 

@@ -13,16 +13,16 @@ from keyrelay.kit.errors import NotFound, TooManyRequests
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
-from keyrelay.web.auth import OptionalUser
+from keyrelay.web.auth import GuardedRoute, OptionalOrderWriter
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], route_class=GuardedRoute)
 Token = Annotated[str, Query(description="The order's access token from checkout or lookup")]
 
 
 @router.post("", response_model=CheckoutOut, status_code=201, responses=IDEMPOTENT)
-async def create_order(body: OrderIn, request: Request, who: OptionalUser) -> Response:
+async def create_order(body: OrderIn, request: Request, who: OptionalOrderWriter) -> Response:
     """Check out: hold the keys and return where to pay (wallet orders come back delivered).
 
     Send an ``Idempotency-Key`` header to make retries safe: the same key and

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 
 from keyrelay import checkout
 from keyrelay.kit.errors import NotFound
-from keyrelay.web.auth import OptionalUser
+from keyrelay.web.auth import GuardedRoute, OptionalReader
 from keyrelay.web.state import client_ip, state_of
 
-router = APIRouter(prefix="/payments", tags=["payments"])
+router = APIRouter(prefix="/payments", tags=["payments"], route_class=GuardedRoute)
 
 
 # Two routes rather than one with two methods: each needs its own OpenAPI operationId.
@@ -51,7 +51,7 @@ class ProviderOut(BaseModel):
 
 
 @router.get("/providers", response_model=list[ProviderOut])
-def list_providers(request: Request, who: OptionalUser) -> list[ProviderOut]:
+def list_providers(request: Request, who: OptionalReader) -> list[ProviderOut]:
     """The payment methods enabled on this shop that the caller may use, in checkout order."""
     offered = state_of(request).providers.for_buyer(signed_in=who is not None)
     return [

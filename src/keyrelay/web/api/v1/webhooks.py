@@ -1,7 +1,7 @@
 """A distributor's webhook endpoints and their delivery log.
 
-With an API key every route here needs the ``webhooks:manage`` scope (see
-``web.auth.required_scope``). An endpoint or delivery of another account
+With an API key every route here needs the ``webhooks:manage`` scope (the
+``WebhookManager`` guard). An endpoint or delivery of another account
 answers 404, exactly like one that does not exist.
 """
 
@@ -22,13 +22,13 @@ from keyrelay.web.api.v1.webhook_schemas import (
     WebhookEndpointPatch,
     WebhookSecretOut,
 )
-from keyrelay.web.auth import DistributorUser
+from keyrelay.web.auth import GuardedRoute, WebhookManager
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import state_of
 from keyrelay.webhooks import delivery, service
 from keyrelay.webhooks.rules import DeliveryStatus
 
-router = APIRouter(prefix="/distributor/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/distributor/webhooks", tags=["webhooks"], route_class=GuardedRoute)
 FORBIDDEN_URL: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input, or a URL that is not public http(s) (code webhook_url_forbidden)"}
 }
@@ -39,7 +39,7 @@ DISABLED: dict[int | str, dict[str, Any]] = {409: {"description": "The endpoint 
 
 
 @router.post("", response_model=WebhookEndpointCreatedOut, status_code=201, responses={**IDEMPOTENT, **FORBIDDEN_URL})
-async def create_endpoint(body: WebhookEndpointIn, who: DistributorUser, request: Request) -> Response:
+async def create_endpoint(body: WebhookEndpointIn, who: WebhookManager, request: Request) -> Response:
     """Register a URL for signed events. The ``secret`` is in this response only: store it now."""
     st = state_of(request)
 
@@ -61,7 +61,7 @@ async def create_endpoint(body: WebhookEndpointIn, who: DistributorUser, request
 
 
 @router.get("", response_model=list[WebhookEndpointOut])
-def list_endpoints(who: DistributorUser, request: Request) -> list[WebhookEndpointOut]:
+def list_endpoints(who: WebhookManager, request: Request) -> list[WebhookEndpointOut]:
     """My webhook endpoints, oldest first; secrets are never returned again."""
     """My webhook endpoints (secrets are never shown again)."""
     with state_of(request).db.transaction(write=False) as session:
@@ -69,7 +69,7 @@ def list_endpoints(who: DistributorUser, request: Request) -> list[WebhookEndpoi
 
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointOut)
-def get_endpoint(endpoint_id: str, who: DistributorUser, request: Request) -> WebhookEndpointOut:
+def get_endpoint(endpoint_id: str, who: WebhookManager, request: Request) -> WebhookEndpointOut:
     """One of my endpoints: URL, subscribed events, enabled or why disabled, last success."""
     """One of my webhook endpoints."""
     with state_of(request).db.transaction(write=False) as session:
@@ -77,7 +77,7 @@ def get_endpoint(endpoint_id: str, who: DistributorUser, request: Request) -> We
 
 
 @router.patch("/{endpoint_id}", response_model=WebhookEndpointOut, responses=FORBIDDEN_URL)
-def update_endpoint(endpoint_id: str, body: WebhookEndpointPatch, who: DistributorUser, request: Request) -> WebhookEndpointOut:
+def update_endpoint(endpoint_id: str, body: WebhookEndpointPatch, who: WebhookManager, request: Request) -> WebhookEndpointOut:
     """Change the URL, description, subscribed events, or enable/disable (re-enabling resumes pending deliveries)."""
     st = state_of(request)
     changes = service.EndpointChanges(url=body.url, description=body.description, event_types=body.events, enabled=body.enabled)
@@ -89,7 +89,7 @@ def update_endpoint(endpoint_id: str, body: WebhookEndpointPatch, who: Distribut
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-def delete_endpoint(endpoint_id: str, who: DistributorUser, request: Request) -> Response:
+def delete_endpoint(endpoint_id: str, who: WebhookManager, request: Request) -> Response:
     """Remove the endpoint and its delivery log."""
     with state_of(request).db.transaction() as session:
         service.delete_endpoint(session, user_id=who.user_id, public_id=endpoint_id, actor=who.actor)
@@ -97,7 +97,7 @@ def delete_endpoint(endpoint_id: str, who: DistributorUser, request: Request) ->
 
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=WebhookSecretOut)
-def rotate_secret(endpoint_id: str, who: DistributorUser, request: Request) -> WebhookSecretOut:
+def rotate_secret(endpoint_id: str, who: WebhookManager, request: Request) -> WebhookSecretOut:
     """A new signing secret, shown once. For 24 h requests carry signatures by both, so receivers can switch over."""
     st = state_of(request)
     with st.db.transaction() as session:
@@ -108,7 +108,7 @@ def rotate_secret(endpoint_id: str, who: DistributorUser, request: Request) -> W
 
 
 @router.post("/{endpoint_id}/test", response_model=WebhookDeliveryOut, status_code=201, responses=DISABLED)
-def send_test(endpoint_id: str, who: DistributorUser, request: Request) -> WebhookDeliveryOut:
+def send_test(endpoint_id: str, who: WebhookManager, request: Request) -> WebhookDeliveryOut:
     """Send a ``webhook.test`` event now, signed and logged like any other (retried if it fails)."""
     st = state_of(request)
     with st.db.transaction() as session:
@@ -121,7 +121,7 @@ def send_test(endpoint_id: str, who: DistributorUser, request: Request) -> Webho
 @router.get("/{endpoint_id}/deliveries", response_model=list[WebhookDeliveryOut])
 def list_deliveries(
     endpoint_id: str,
-    who: DistributorUser,
+    who: WebhookManager,
     request: Request,
     response: Response,
     status: DeliveryStatus | None = None,
@@ -137,7 +137,7 @@ def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", response_model=WebhookDeliveryOut, status_code=202, responses=DISABLED)
-def redeliver(delivery_id: DeliveryId, who: DistributorUser, request: Request) -> WebhookDeliveryOut:
+def redeliver(delivery_id: DeliveryId, who: WebhookManager, request: Request) -> WebhookDeliveryOut:
     """Send a delivery again (any status): it is pending again, due now, with a fresh retry schedule."""
     with state_of(request).db.transaction() as session:
         service.redeliver(session, user_id=who.user_id, delivery_id=delivery_id, actor=who.actor)
