@@ -50,7 +50,7 @@ def terms_from(settings: Settings) -> Terms:
     providers = registry.build(
         settings.payment_providers.split(","),
         production=settings.env == "production",
-        secrets=registry.ProviderSecrets(sandbox_secret=settings.derived_key(b"sandbox"), sandbox_notify_url=settings.sandbox_notify_url),
+        secrets=registry.ProviderSecrets.derived(settings.derived_key, sandbox_notify_url=settings.sandbox_notify_url),
     )
     return Terms(providers=providers, hold_seconds=settings.hold_ttl_seconds, commission_hold_days=settings.commission_hold_days)
 

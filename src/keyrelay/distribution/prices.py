@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.catalog.models import Product
+from keyrelay.catalog.service import Product
 from keyrelay.distribution import network
 from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
 from keyrelay.distribution.pricing import CHILD_RULES, RULES, Node, ProductPrices, Rule, Split, Step, resolve_chain, split_sale
@@ -136,10 +136,10 @@ def quote(
 
 def _self_dealing(session: Session, seller: Distributor, buyer_user_id: int | None, contact: str) -> frozenset[int]:
     """Distributors on the chain who are themselves the buyer (by account or by e-mail)."""
-    from keyrelay.identity.models import User
+    from keyrelay.identity.service import emails_of
 
     members = network.chain(session, seller)
-    emails = dict(session.execute(select(User.id, User.email).where(User.id.in_([d.user_id for d in members]))).tuples().all())
+    emails = emails_of(session, [d.user_id for d in members])
     contact = contact.strip().lower()
     return frozenset(d.id for d in members if d.user_id == buyer_user_id or (contact and emails.get(d.user_id) == contact))
 

@@ -128,3 +128,10 @@ def list_users(session: Session, *, role: str | None = None, limit: int = 200) -
     if role:
         query = query.where(User.role == role)
     return list(session.scalars(query))
+
+
+def emails_of(session: Session, user_ids: list[int]) -> dict[int, str]:
+    """``{user_id: e-mail}`` for these accounts, in one query."""
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).tuples().all())

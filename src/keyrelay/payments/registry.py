@@ -27,6 +27,11 @@ class ProviderSecrets:
     sandbox_secret: bytes
     sandbox_notify_url: str = ""
 
+    @classmethod
+    def derived(cls, derive_key: Callable[[bytes], bytes], *, sandbox_notify_url: str = "") -> ProviderSecrets:
+        """Each provider's keys derived from the instance secret, one purpose each."""
+        return cls(sandbox_secret=derive_key(b"sandbox"), sandbox_notify_url=sandbox_notify_url)
+
 
 _FACTORIES: dict[str, Callable[[ProviderSecrets], PaymentProvider]] = {
     "sandbox": lambda s: SandboxProvider(s.sandbox_secret, notify_url=s.sandbox_notify_url),

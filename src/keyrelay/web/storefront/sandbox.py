@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from keyrelay import checkout
 from keyrelay.kit.errors import NotFound
 from keyrelay.orders import service as orders
+from keyrelay.payments.providers.sandbox import SandboxProvider
 from keyrelay.web.pages import render
 from keyrelay.web.state import AppState, state_of
 
@@ -64,7 +65,7 @@ def sandbox_pay(
 def apply_notification(st: AppState, params: dict[str, str]) -> None:
     """Hand the signed notification to the callback pipeline, as if it had arrived over HTTP."""
     with st.db.transaction() as session:
-        verdict = checkout.accept_notification(session, provider_name="sandbox", params=params, terms=st.terms, ip="sandbox")
+        verdict = checkout.accept_notification(session, provider_name=SandboxProvider.name, params=params, terms=st.terms)
     log.info("sandbox_notification_applied", verdict=verdict)
 
 

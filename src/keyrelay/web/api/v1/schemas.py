@@ -106,7 +106,6 @@ class OrderIn(BaseModel):
         default=None,
         max_length=16,
         description="One of the enabled providers (`GET /api/v1/payments/providers`); default: the first this caller may use",
-        examples=["balance"],
     )
 
 
