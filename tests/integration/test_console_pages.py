@@ -7,6 +7,7 @@ database backends; state is checked through the services, not the HTML alone.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -278,3 +279,27 @@ def test_orders_are_filtered_and_a_pending_one_can_be_cancelled(
     again = client.post(f"/admin/orders/{order.number}/cancel", data={"csrf": csrf})
     assert again.status_code == 409  # a cancelled order cannot be cancelled twice: readable page, nothing changed
     assert 'data-testid="console-error"' in again.text
+
+
+def test_failed_events_are_listed_and_can_be_retried(client: TestClient, operator_id: int, db: Database) -> None:
+    from sqlalchemy import update
+
+    from keyrelay.kit import outbox
+    from keyrelay.kit.outbox import OutboxTask
+
+    topic = f"test.console.{uuid.uuid4().hex[:8]}"
+    outbox.subscribe(f"{topic}.never", topic)(lambda _s, _p: (_ for _ in ()).throw(RuntimeError("receiver gone")))
+    with db.transaction() as s:
+        outbox.emit(s, topic, {"n": 1})
+    with db.transaction() as s:
+        outbox.drain(s)
+        s.execute(update(OutboxTask).where(OutboxTask.subscriber == f"{topic}.never").values(status="dead", attempts=outbox.MAX_ATTEMPTS))
+    login(client)
+    page = client.get("/admin/events")
+    assert page.status_code == 200
+    assert topic in page.text
+    assert "receiver gone" in page.text
+    retried = client.post("/admin/events/retry", data={"task": "all", "csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert retried.status_code == 303
+    with db.transaction(write=False) as s:
+        assert outbox.dead_count(s) == 0
