@@ -1,8 +1,8 @@
-"""The order status machine, as data. Every move goes through ``check_transition``."""
+"""The order status machine, as data. Every move goes through ``ORDER`` (see ``service.move``)."""
 
 from __future__ import annotations
 
-from keyrelay.kit.errors import IllegalTransition
+from keyrelay.kit.states import StateMachine
 
 PENDING, PAID, DELIVERED, COMPLETED = "pending_payment", "paid", "delivered", "completed"
 EXPIRED, CANCELLED, REFUNDED = "expired", "cancelled", "refunded"
@@ -16,6 +16,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
     REFUNDED: frozenset(),
 }
+ORDER = StateMachine(
+    "order",
+    TRANSITIONS,
+    illegal="an order that is {current} cannot become {target}",
+    raced="order {row.number} changed concurrently (now {current})",
+)
 #: States in which an order still holds or has consumed stock (counts toward per-contact limits).
 LIVE = frozenset({PENDING, PAID, DELIVERED, COMPLETED})
 #: States whose keys the buyer may see.
@@ -24,5 +30,4 @@ VISIBLE_KEYS = frozenset({DELIVERED, COMPLETED})
 
 def check_transition(current: str, target: str) -> None:
     """Raise ``IllegalTransition`` unless ``current → target`` is allowed."""
-    if target not in TRANSITIONS.get(current, frozenset()):
-        raise IllegalTransition(f"an order that is {current} cannot become {target}")
+    ORDER.check(current, target)
