@@ -250,7 +250,10 @@ def test_wallet_credit_and_user_creation(client: TestClient, operator_id: int, d
     assert "No user has this e-mail address." in unknown.text
     with db.transaction(write=False) as session:
         [entry] = audit.recent(session, action="wallet.credit")
+    assert (entry.actor, entry.target_type) == (f"user:{operator_id}", "user")
     assert entry.detail["amount_minor"] == 1250
+    assert entry.detail["currency"] == "CNY"
+    assert str(entry.detail["ref"]).startswith("credit-")
 
 
 def test_an_unknown_order_is_a_readable_404(client: TestClient, operator_id: int) -> None:

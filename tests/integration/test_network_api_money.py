@@ -6,18 +6,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from factories import make_providers
+from factories import make_providers, make_user
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from keyrelay.app import create_app
+from keyrelay.audit import service as audit
 from keyrelay.config import Settings
 from keyrelay.identity import service as identity
 from keyrelay.identity.models import User
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
-from keyrelay.ledger.models import Hold
+from keyrelay.ledger.models import Hold, Transaction
 from keyrelay.orders.models import Order
 
 from .network_factories import (
@@ -113,6 +114,26 @@ def test_withdrawal_queue_through_the_api(client: TestClient, db: Database, vaul
     wallet = client.get(f"{API}/distributor/wallet", headers=mine).json()
     assert (wallet["available_minor"], wallet["pending_minor"], wallet["locked_minor"]) == (0, 0, 0)
     assert client.get(f"{API}/admin/ledger/check", headers=admin).json()["ok"]
+
+
+def test_operator_wallet_credit_through_the_api_is_audited(client: TestClient, db: Database) -> None:
+    with db.transaction() as s:
+        op = make_operator(s)
+        buyer = make_user(s)
+        token = identity.issue_token(op, secret=client.app.state.keyrelay.jwt_secret, ttl_seconds=600)  # type: ignore[attr-defined]
+        op_id, buyer_id = op.id, buyer.id
+    admin = {"Authorization": f"Bearer {token}"}
+    credited = client.post(f"{API}/admin/wallets/{buyer_id}/credit", headers=admin, json={"amount_minor": 4_200, "memo": "welcome"})
+    assert credited.status_code == 200, credited.text
+    assert credited.json() == {"user_id": buyer_id, "currency": "CNY", "balance_minor": 4_200}
+    missing = client.post(f"{API}/admin/wallets/{buyer_id + 1_000}/credit", headers=admin, json={"amount_minor": 1})
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    with db.transaction(write=False) as s:
+        [entry] = audit.recent(s, action="wallet.credit")
+        [topup] = s.scalars(select(Transaction).where(Transaction.kind == "topup"))
+    assert (entry.actor, entry.target_id, entry.ip) == (f"user:{op_id}", str(buyer_id), "testclient")
+    assert entry.detail == {"amount_minor": 4_200, "currency": "CNY", "ref": topup.ref}
+    assert topup.memo == "welcome"
 
 
 def test_the_settlement_hold_follows_the_configured_days(client: TestClient, db: Database, vault: Vault, short_hold: Settings) -> None:

@@ -9,9 +9,10 @@ from factories import make_stocked_product, make_user, place
 from sqlalchemy import select
 
 from keyrelay import checkout
+from keyrelay.audit import service as audit
 from keyrelay.checkout import Terms
 from keyrelay.kit.db import Database
-from keyrelay.kit.errors import InsufficientBalance, ValidationFailed
+from keyrelay.kit.errors import InsufficientBalance, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Transaction
@@ -48,6 +49,47 @@ def test_credit_wallet_books_a_balanced_topup(db: Database) -> None:
     with db.transaction() as s, pytest.raises(ValidationFailed):
         ledger.credit_wallet(s, user_id=user_id, amount_minor=0, currency="CNY", ref="zero")
     assert books_ok(db)
+
+
+def test_an_operator_credit_books_the_topup_and_its_audit_row_together(db: Database) -> None:
+    user_id = _buyer_with(db, 0)
+    with db.transaction() as s:
+        credit = ledger.credit_by_operator(
+            s, user_id=user_id, amount_minor=2_500, currency="CNY", memo="goodwill", actor="user:1", ip="203.0.113.9"
+        )
+    assert credit.ref.startswith("credit-")
+    assert credit.balance_minor == 2_500
+    assert _wallet(db, user_id) == (2_500, 2_500)
+    with db.transaction(write=False) as s:
+        [topup] = s.scalars(select(Transaction).where(Transaction.kind == "topup"))
+        [entry] = audit.recent(s, action="wallet.credit")
+    assert (topup.ref, topup.memo) == (credit.ref, "goodwill")
+    assert (entry.actor, entry.target_type, entry.target_id, entry.ip) == ("user:1", "user", str(user_id), "203.0.113.9")
+    assert entry.detail == {"amount_minor": 2_500, "currency": "CNY", "ref": credit.ref}
+    with db.transaction() as s:  # a second credit adds up and returns the new balance
+        again = ledger.credit_by_operator(s, user_id=user_id, amount_minor=500, currency="CNY", actor="user:1")
+    assert (again.balance_minor, again.ref != credit.ref) == (3_000, True)
+    assert books_ok(db)
+
+
+def test_a_refused_operator_credit_leaves_neither_money_nor_audit(db: Database) -> None:
+    user_id = _buyer_with(db, 0)
+    with pytest.raises(ValidationFailed), db.transaction() as s:
+        ledger.credit_by_operator(s, user_id=user_id, amount_minor=0, currency="CNY", actor="user:1")
+    with pytest.raises(NotFound), db.transaction() as s:
+        ledger.credit_by_operator(s, user_id=user_id + 1_000, amount_minor=100, currency="CNY", actor="user:1")
+
+    def credit_then_fail() -> None:
+        with db.transaction() as s:
+            ledger.credit_by_operator(s, user_id=user_id, amount_minor=100, currency="CNY", actor="user:1")
+            raise RuntimeError("the request failed after the credit")
+
+    with pytest.raises(RuntimeError):  # whatever fails later in the transaction undoes both
+        credit_then_fail()
+    with db.transaction(write=False) as s:
+        assert audit.recent(s, action="wallet.credit") == []
+        assert list(s.scalars(select(Transaction).where(Transaction.kind == "topup"))) == []
+    assert _wallet(db, user_id) == (0, 0)
 
 
 def test_paying_from_the_wallet_delivers_at_once(db: Database, vault: Vault, providers: Terms) -> None:

@@ -16,9 +16,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keyrelay.audit.service import record
+from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import insert_or_skip
 from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
+from keyrelay.kit.ids import random_code
 from keyrelay.ledger.models import Account as Account  # re-exported: the public type of a ledger account
 from keyrelay.ledger.models import Posting, Transaction
 
@@ -174,6 +177,35 @@ def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency
     target = wallet(session, user_id, currency)
     funding = account(session, "equity:operator-credit", kind="equity", currency=currency)
     return post(session, kind="topup", ref=ref, legs=[Leg(target, amount_minor), Leg(funding, -amount_minor)], memo=memo)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A wallet credit that was booked: its topup ``ref`` and the wallet's new balance."""
+
+    ref: str
+    balance_minor: int
+
+
+def credit_by_operator(
+    session: Session, *, user_id: int, amount_minor: int, currency: str, memo: str = "", actor: str, ip: str = ""
+) -> Credit:
+    """The operator credits a user's wallet: a balanced topup and its audit row, in the caller's transaction."""
+    identity.get_user(session, user_id)
+    ref = f"credit-{random_code(12)}"
+    credit_wallet(session, user_id=user_id, amount_minor=amount_minor, currency=currency, ref=ref, memo=memo)
+    record(
+        session,
+        actor=actor,
+        action="wallet.credit",
+        target_type="user",
+        target_id=str(user_id),
+        ip=ip,
+        amount_minor=amount_minor,
+        currency=currency,
+        ref=ref,
+    )
+    return Credit(ref=ref, balance_minor=wallet(session, user_id, currency).balance_minor)
 
 
 @dataclass(frozen=True)

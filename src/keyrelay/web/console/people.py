@@ -9,11 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from keyrelay.audit import service as audit
 from keyrelay.identity import service as identity
 from keyrelay.identity.service import ROLES
 from keyrelay.kit.errors import DomainError, NotFound
-from keyrelay.kit.ids import random_code
 from keyrelay.kit.money import CURRENCY, MoneyError, parse_decimal
 from keyrelay.ledger import service as ledger
 from keyrelay.web.console import forms
@@ -115,24 +113,14 @@ def credit_wallet(request: Request, form: forms.Posted) -> Response:
     if errors:
         return _wallets_page(request, status_code=422, form=form, errors=errors)
     me = operator(request)
-    ref = f"credit-{random_code(12)}"
     try:
         with state_of(request).db.transaction() as session:
             user_id = _find_user(session, forms.text(form, "user"))
-            ledger.credit_wallet(session, user_id=user_id, amount_minor=amount, currency=currency, ref=ref, memo=memo)
-            audit.record(
-                session,
-                actor=me.actor,
-                action="wallet.credit",
-                target_type="user",
-                target_id=str(user_id),
-                ip=client_ip(request),
-                amount_minor=amount,
-                currency=currency,
-                ref=ref,
+            credit = ledger.credit_by_operator(
+                session, user_id=user_id, amount_minor=amount, currency=currency, memo=memo, actor=me.actor, ip=client_ip(request)
             )
     except DomainError as exc:
         field = "amount" if exc.field == "amount_minor" else "user"
         return _wallets_page(request, status_code=exc.status, form=form, errors={field: forms.FieldError(exc.code, exc.detail)})
-    query = urlencode({"user_id": user_id, "currency": currency, "amount": amount, "ref": ref})
+    query = urlencode({"user_id": user_id, "currency": currency, "amount": amount, "ref": credit.ref})
     return RedirectResponse(f"/admin/wallets?{query}", status_code=303)

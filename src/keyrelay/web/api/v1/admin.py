@@ -214,26 +214,17 @@ def create_user(body: UserIn, who: Operator, request: Request) -> UserOut:
 @router.post("/wallets/{user_id}/credit", response_model=WalletOut)
 def credit_wallet(user_id: int, body: CreditIn, who: Operator, request: Request) -> WalletOut:
     """Credit a user's prepaid wallet (a balanced topup transaction)."""
-    from keyrelay.kit.ids import random_code
-
     with state_of(request).db.transaction() as session:
-        identity.get_user(session, user_id)
-        ref = f"credit-{random_code(12)}"
-        ledger.credit_wallet(session, user_id=user_id, amount_minor=body.amount_minor, currency=body.currency, ref=ref, memo=body.memo)
-        audit.record(
+        credit = ledger.credit_by_operator(
             session,
-            actor=who.actor,
-            action="wallet.credit",
-            target_type="user",
-            target_id=str(user_id),
-            ip=client_ip(request),
+            user_id=user_id,
             amount_minor=body.amount_minor,
             currency=body.currency,
-            ref=ref,
+            memo=body.memo,
+            actor=who.actor,
+            ip=client_ip(request),
         )
-        account = ledger.wallet(session, user_id, body.currency)
-        session.refresh(account)
-        return WalletOut(user_id=user_id, currency=body.currency, balance_minor=account.balance_minor)
+        return WalletOut(user_id=user_id, currency=body.currency, balance_minor=credit.balance_minor)
 
 
 @router.get("/audit", response_model=list[AuditOut])
