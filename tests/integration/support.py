@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from keyrelay.audit.models import AuditEntry
 from keyrelay.inventory import service as inventory
 from keyrelay.inventory.models import CardKey
 from keyrelay.kit.clock import utcnow
@@ -59,3 +60,10 @@ def books_ok(db: Database) -> bool:
 def backdate_hold(session: Session, order_id: int, *, seconds: int = 60) -> None:
     """Move an order's hold deadline into the past, as if its TTL had run out."""
     session.execute(update(Order).where(Order.id == order_id).values(expires_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def audit_trail(db: Database, target_type: str, target_id: int | str) -> list[tuple[str, str, str, dict[str, object]]]:
+    """``(action, actor, ip, detail)`` of every audit row about one target, oldest first, as committed."""
+    query = select(AuditEntry).where(AuditEntry.target_type == target_type, AuditEntry.target_id == str(target_id)).order_by(AuditEntry.id)
+    with db.transaction(write=False) as session:
+        return [(e.action, e.actor, e.ip, e.detail) for e in session.scalars(query)]

@@ -21,7 +21,7 @@ from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
 from keyrelay.orders.models import Order
 
-from .support import order_row
+from .support import audit_trail, order_row
 from .test_distributor_console import CUR, Scene, balances, build_scene, client, fast_passwords, sell_on_subsite, sign_in, top_up
 
 __all__ = ["client", "fast_passwords"]
@@ -181,6 +181,19 @@ def test_withdrawals_are_approved_paid_or_rejected(client: TestClient, db: Datab
     assert "BANK-1" in client.get("/admin/withdrawals", params={"status": "paid"}).text
     with db.transaction(write=False) as session:
         assert ledger.check_books(session).ok
+    by = f"user:{scene.operator_id}"
+    moon = {"user_id": scene.moon.user_id, "currency": CUR}
+    assert audit_trail(db, "withdrawal", first) == [
+        ("withdrawal.approve", by, "testclient", {**moon, "amount_minor": 3000}),
+        ("withdrawal.mark_paid", by, "testclient", {**moon, "amount_minor": 3000, "reference": "BANK-1"}),
+    ]
+    assert audit_trail(db, "withdrawal", second) == [
+        ("withdrawal.reject", by, "testclient", {**moon, "amount_minor": 2000, "note": "wrong account"}),
+    ]
+    audit_page = client.get("/admin/audit", params={"action": "withdrawal.mark_paid"})
+    assert audit_page.status_code == 200
+    assert "reference=BANK-1" in audit_page.text
+    assert 'value="withdrawal.reject"' in audit_page.text  # offered in the filter
 
 
 def test_books_show_the_trial_balance_and_statements(client: TestClient, db: Database, settings: Settings, providers: Terms) -> None:

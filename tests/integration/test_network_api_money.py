@@ -35,6 +35,7 @@ from .network_factories import (
     retail,
     sandbox_notification,
 )
+from .support import audit_trail
 
 __all__ = ["fast_passwords"]
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -114,6 +115,11 @@ def test_withdrawal_queue_through_the_api(client: TestClient, db: Database, vaul
     wallet = client.get(f"{API}/distributor/wallet", headers=mine).json()
     assert (wallet["available_minor"], wallet["pending_minor"], wallet["locked_minor"]) == (0, 0, 0)
     assert client.get(f"{API}/admin/ledger/check", headers=admin).json()["ok"]
+    trail = audit_trail(db, "withdrawal", ident)
+    assert [(action, ip) for action, _, ip, _ in trail] == [("withdrawal.approve", "testclient"), ("withdrawal.mark_paid", "testclient")]
+    operator = identity.principal_from_token(token, secret=client.app.state.keyrelay.jwt_secret)  # type: ignore[attr-defined]
+    assert {actor for _, actor, _, _ in trail} == {operator.actor}
+    assert trail[1][3] == {"user_id": l2, "amount_minor": 3_000, "currency": "CNY", "reference": "BANK-9"}
 
 
 def test_operator_wallet_credit_through_the_api_is_audited(client: TestClient, db: Database) -> None:

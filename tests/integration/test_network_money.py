@@ -46,6 +46,7 @@ from .network_factories import (
     supplier_payable,
     top_up,
 )
+from .support import audit_trail
 
 __all__ = ["fast_passwords"]
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -213,6 +214,15 @@ def test_withdrawal_lifecycle(db: Database, vault: Vault, providers: Terms) -> N
     with pytest.raises(IllegalTransition), db.transaction() as s:
         withdrawals.reject(s, second, operator_id=op)
     assert money(db, seller) == Money(0, 0, 0)
+    # One audit row per decision that happened; refused moves left none.
+    mine = {"user_id": seller, "currency": "CNY"}
+    assert audit_trail(db, "withdrawal", first) == [
+        ("withdrawal.reject", f"user:{op}", "", {**mine, "amount_minor": 3_000, "note": "wrong account"}),
+    ]
+    assert audit_trail(db, "withdrawal", second) == [
+        ("withdrawal.approve", f"user:{op}", "", {**mine, "amount_minor": 5_475}),
+        ("withdrawal.mark_paid", f"user:{op}", "", {**mine, "amount_minor": 5_475, "reference": "BANK-77"}),
+    ]
     assert account_balance(db, "clearing:payouts") == 5_475
     _books_ok(db)
 

@@ -23,6 +23,7 @@ from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
 
 from .network_factories import fast_passwords, top_up
+from .support import audit_trail
 
 __all__ = ["fast_passwords"]
 
@@ -199,5 +200,7 @@ def test_approve_and_reject_racing_for_one_withdrawal(db: Database, monkeypatch:
     expected = (2_000, 3_000) if status == "approved" else (5_000, 0)
     assert status in {"approved", "rejected"}
     assert (summary.available, summary.locked) == expected
-
-
+    # ... and was audited once: the loser's transaction (and its audit row) rolled back.
+    assert [action for action, *_ in audit_trail(db, "withdrawal", wid)] == [
+        "withdrawal.approve" if status == "approved" else "withdrawal.reject"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from keyrelay.audit.service import record
 from keyrelay.kit.errors import NotFound, ValidationFailed
 from keyrelay.kit.states import move_row
 from keyrelay.ledger import rules
@@ -45,13 +46,31 @@ def _move(session: Session, item: Withdrawal, target: str, decided_by: int, **va
     move_row(session, item, rules.WITHDRAWAL, target, decided_by=decided_by, **values)
 
 
-def approve(session: Session, withdrawal_id: int, *, operator_id: int) -> Withdrawal:
+def _audit(session: Session, item: Withdrawal, action: str, *, operator_id: int, actor: str | None, ip: str, **detail: object) -> None:
+    """One audit row per decision, in its transaction: who decided which withdrawal, for how much."""
+    record(
+        session,
+        actor=actor or f"user:{operator_id}",
+        action=action,
+        target_type="withdrawal",
+        target_id=str(item.id),
+        ip=ip,
+        user_id=item.user_id,
+        amount_minor=item.amount_minor,
+        currency=item.currency,
+        **detail,
+    )
+
+
+def approve(session: Session, withdrawal_id: int, *, operator_id: int, actor: str | None = None, ip: str = "") -> Withdrawal:
+    """Agree to pay out; the money stays locked until it is marked paid (``actor`` defaults to the operator)."""
     item = get(session, withdrawal_id)
     _move(session, item, "approved", operator_id)
+    _audit(session, item, "withdrawal.approve", operator_id=operator_id, actor=actor, ip=ip)
     return item
 
 
-def reject(session: Session, withdrawal_id: int, *, operator_id: int, note: str = "") -> Withdrawal:
+def reject(session: Session, withdrawal_id: int, *, operator_id: int, note: str = "", actor: str | None = None, ip: str = "") -> Withdrawal:
     """Refuse the payout and unlock the money back to the wallet."""
     item = get(session, withdrawal_id)
     _move(session, item, "rejected", operator_id, note=note[:500])
@@ -63,10 +82,13 @@ def reject(session: Session, withdrawal_id: int, *, operator_id: int, note: str 
         ref=f"wd:{item.id}",
         legs=[ledger.Leg(locked, -item.amount_minor), ledger.Leg(wallet, item.amount_minor)],
     )
+    _audit(session, item, "withdrawal.reject", operator_id=operator_id, actor=actor, ip=ip, note=item.note)
     return item
 
 
-def mark_paid(session: Session, withdrawal_id: int, *, operator_id: int, reference: str) -> Withdrawal:
+def mark_paid(
+    session: Session, withdrawal_id: int, *, operator_id: int, reference: str, actor: str | None = None, ip: str = ""
+) -> Withdrawal:
     """Record that the money left (bank/gateway ``reference``); the locked funds leave the books."""
     if not reference.strip():
         raise ValidationFailed("enter the payout reference", field="reference")
@@ -80,6 +102,7 @@ def mark_paid(session: Session, withdrawal_id: int, *, operator_id: int, referen
         ref=f"wd:{item.id}",
         legs=[ledger.Leg(locked, -item.amount_minor), ledger.Leg(payouts, item.amount_minor)],
     )
+    _audit(session, item, "withdrawal.mark_paid", operator_id=operator_id, actor=actor, ip=ip, reference=item.reference)
     return item
 
 

@@ -18,7 +18,7 @@ from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
 from keyrelay.web.console.views import page
-from keyrelay.web.state import state_of
+from keyrelay.web.state import client_ip, state_of
 
 router = APIRouter(route_class=ConsoleRoute)
 QUEUES = {"open": ("requested", "approved"), "paid": ("paid",), "rejected": ("rejected",)}
@@ -63,12 +63,15 @@ def decide(request: Request, withdrawal_id: inputs.PathId, decision: str, form: 
     me = operator(request)
     try:
         with state_of(request).db.transaction() as session:
+            op, actor, ip = me.user_id, me.actor, client_ip(request)
             if decision == "approve":
-                item = withdrawals.approve(session, withdrawal_id, operator_id=me.user_id)
+                item = withdrawals.approve(session, withdrawal_id, operator_id=op, actor=actor, ip=ip)
             elif decision == "reject":
-                item = withdrawals.reject(session, withdrawal_id, operator_id=me.user_id, note=forms.text(form, "note").strip())
+                note = forms.text(form, "note").strip()
+                item = withdrawals.reject(session, withdrawal_id, operator_id=op, note=note, actor=actor, ip=ip)
             elif decision == "paid":
-                item = withdrawals.mark_paid(session, withdrawal_id, operator_id=me.user_id, reference=forms.text(form, "reference"))
+                reference = forms.text(form, "reference")
+                item = withdrawals.mark_paid(session, withdrawal_id, operator_id=op, reference=reference, actor=actor, ip=ip)
             else:
                 raise NotFound(f"unknown decision {decision!r}")
             currency = item.currency

@@ -32,7 +32,7 @@ from keyrelay.web.api.v1.network_schemas import (
 )
 from keyrelay.web.api.v1.schemas import OrderOut
 from keyrelay.web.auth import GuardedRoute, Operator
-from keyrelay.web.state import base_url, state_of
+from keyrelay.web.state import base_url, client_ip, state_of
 
 router = APIRouter(prefix="/admin", tags=["admin network"], route_class=GuardedRoute)
 public = APIRouter(tags=["distributor"], route_class=GuardedRoute)
@@ -133,12 +133,13 @@ def withdrawal_queue(who: Operator, request: Request, status: str | None = "requ
 def decide_withdrawal(withdrawal_id: int, decision: str, body: WithdrawalDecisionIn, who: Operator, request: Request) -> WithdrawalOut:
     """approve, reject (unlocks the money) or paid (needs the payout ``reference``)."""
     with state_of(request).db.transaction() as session:
+        op, actor, ip = who.user_id, who.actor, client_ip(request)
         if decision == "approve":
-            item = withdrawals.approve(session, withdrawal_id, operator_id=who.user_id)
+            item = withdrawals.approve(session, withdrawal_id, operator_id=op, actor=actor, ip=ip)
         elif decision == "reject":
-            item = withdrawals.reject(session, withdrawal_id, operator_id=who.user_id, note=body.note)
+            item = withdrawals.reject(session, withdrawal_id, operator_id=op, note=body.note, actor=actor, ip=ip)
         elif decision == "paid":
-            item = withdrawals.mark_paid(session, withdrawal_id, operator_id=who.user_id, reference=body.reference)
+            item = withdrawals.mark_paid(session, withdrawal_id, operator_id=op, reference=body.reference, actor=actor, ip=ip)
         else:
             from keyrelay.kit.errors import NotFound
 
