@@ -105,7 +105,7 @@ def test_withdrawal_queue_through_the_api(client: TestClient, db: Database, vaul
     assert (early.status_code, early.json()["code"]) == (409, "illegal_transition")  # must be approved first
     assert client.post(f"{API}/admin/withdrawals/{ident}/approve", headers=admin, json={}).status_code == 200
     no_ref = client.post(f"{API}/admin/withdrawals/{ident}/paid", headers=admin, json={})
-    assert (no_ref.status_code, no_ref.json()["code"]) == (422, "validation_failed")
+    assert (no_ref.status_code, no_ref.json()["code"]) == (422, "payout_reference_missing")
     paid = client.post(f"{API}/admin/withdrawals/{ident}/paid", headers=admin, json={"reference": "BANK-9"})
     assert (paid.status_code, paid.json()["status"], paid.json()["reference"]) == (200, "paid", "BANK-9")
     twice = client.post(f"{API}/admin/withdrawals/{ident}/approve", headers=admin, json={})

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import insert_or_skip
-from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
+from keyrelay.ledger import errors
 from keyrelay.ledger.models import Account as Account  # re-exported: the public type of a ledger account
 from keyrelay.ledger.models import Posting, Transaction
 
@@ -85,7 +85,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
             _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
     txn_id = insert_or_skip(session, Transaction, {"kind": kind, "ref": ref, "memo": memo, "created_at": utcnow()}, ["kind", "ref"])
     if txn_id is None:
-        raise Conflict(f"{kind} {ref} is already booked")
+        raise errors.ALREADY_BOOKED(kind=kind, ref=ref)
     rows = [
         {"transaction_id": txn_id, "account_id": leg.account.id, "amount_minor": leg.amount, "currency": leg.account.currency}
         for leg in legs
@@ -96,14 +96,14 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
 
 def _check_balanced(legs: Sequence[Leg]) -> None:
     if len(legs) < 2:
-        raise ValidationFailed("a transaction needs at least two postings")
+        raise errors.TOO_FEW_POSTINGS()
     totals: dict[str, int] = defaultdict(int)
     for leg in legs:
         if isinstance(leg.amount, bool) or not isinstance(leg.amount, int):
-            raise ValidationFailed("amounts are integers of minor units")
+            raise errors.NOT_MINOR_UNITS()
         totals[leg.account.currency] += leg.amount
     if any(totals.values()):
-        raise ValidationFailed("postings do not balance")
+        raise errors.UNBALANCED()
 
 
 def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allow_negative: bool = False) -> None:
@@ -117,7 +117,7 @@ def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allo
     )
     new_balance = session.scalar(statement)
     if new_balance is None:
-        raise InsufficientBalance("the wallet balance is too low for this payment")
+        raise errors.BALANCE_TOO_LOW()
     session.expire(wallet_account, ["balance_minor"])
 
 
@@ -170,7 +170,7 @@ def statement(session: Session, account_id: int, *, limit: int = 100) -> list[tu
 def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency: str, ref: str, memo: str = "") -> int:
     """Operator funds a wallet (until top-ups through gateways land)."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")
+        raise errors.BAD_AMOUNT(field="amount_minor")
     target = wallet(session, user_id, currency)
     funding = account(session, "equity:operator-credit", kind="equity", currency=currency)
     return post(session, kind="topup", ref=ref, legs=[Leg(target, amount_minor), Leg(funding, -amount_minor)], memo=memo)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyrelay.kit.errors import IllegalTransition
+from keyrelay.orders import errors
 
 PENDING, PAID, DELIVERED, COMPLETED = "pending_payment", "paid", "delivered", "completed"
 EXPIRED, CANCELLED, REFUNDED = "expired", "cancelled", "refunded"
@@ -25,4 +25,4 @@ VISIBLE_KEYS = frozenset({DELIVERED, COMPLETED})
 def check_transition(current: str, target: str) -> None:
     """Raise ``IllegalTransition`` unless ``current → target`` is allowed."""
     if target not in TRANSITIONS.get(current, frozenset()):
-        raise IllegalTransition(f"an order that is {current} cannot become {target}")
+        raise errors.ILLEGAL_MOVE(current=current, target=target)

@@ -14,9 +14,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
+from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
-from keyrelay.orders import rules
+from keyrelay.orders import errors, rules
 from keyrelay.orders.models import Order as Order  # re-exported: the public type of an order
 from keyrelay.orders.models import OrderEvent
 
@@ -101,7 +101,7 @@ def move(session: Session, order: Order, target: str, **values: object) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(order)
-        raise IllegalTransition(f"order {order.number} changed concurrently (now {order.status})")
+        raise errors.CHANGED_CONCURRENTLY(number=order.number, current=order.status)
     for name, value in changes.items():  # the row now holds exactly these values: no re-read needed
         set_committed_value(order, name, value)
     add_event(session, order.id, target)
@@ -113,7 +113,7 @@ def get_by_number(session: Session, number: str, *, lock: bool = False) -> Order
         query = query.with_for_update()
     order = session.scalar(query)
     if order is None:
-        raise NotFound(f"order {number} does not exist")
+        raise errors.NOT_FOUND(resource="order", id=number)
     return order
 
 
@@ -129,7 +129,7 @@ def contact_quantity_24h(session: Session, *, contact: str, product_id: int) -> 
 def lookup(session: Session, *, number: str, contact: str | None = None, query_password: str | None = None) -> Order:
     """Central lookup. A wrong credential and a missing order look exactly alike."""
     if not contact and not query_password:
-        raise ValidationFailed("give the contact e-mail or the query password", field="contact")
+        raise errors.LOOKUP_NEEDS_CREDENTIAL(field="contact")
     order = session.scalar(select(Order).where(Order.number == number.strip().upper()))
     if query_password:
         ok = verify_password(order.query_password_hash if order else None, query_password)
@@ -139,7 +139,7 @@ def lookup(session: Session, *, number: str, contact: str | None = None, query_p
         # Compare bytes: compare_digest refuses non-ASCII str, and contacts may be internationalised.
         ok = order is not None and hmac.compare_digest(order.contact.encode(), (contact or "").strip().lower().encode())
     if order is None or not ok:
-        raise NotFound(LOOKUP_MISS)
+        raise errors.LOOKUP_MISS()
     return order
 
 
@@ -202,7 +202,7 @@ def get_scoped(session: Session, number: str, flt: OrderFilter) -> Order:
     """One order, only if it matches the caller's scope; otherwise it does not exist."""
     order = session.scalar(filtered(flt).where(Order.number == number.strip().upper()))
     if order is None:
-        raise NotFound(f"order {number} does not exist")
+        raise errors.NOT_FOUND(resource="order", id=number)
     return order
 
 

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
-from keyrelay.webhooks import rules, signing, ssrf
+from keyrelay.webhooks import errors, rules, signing, ssrf
 from keyrelay.webhooks.errors import EndpointDisabled, EndpointLimitReached
 from keyrelay.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -58,21 +57,21 @@ def _readable(user_id: int) -> Select[tuple[WebhookEndpoint]]:
 def _owned(session: Session, user_id: int, public_id: str) -> WebhookEndpoint:
     found = session.scalar(_readable(user_id).where(WebhookEndpoint.public_id == public_id))
     if found is None:
-        raise NotFound(f"webhook endpoint {public_id} does not exist")
+        raise errors.NOT_FOUND(resource="webhook endpoint", id=public_id)
     return found
 
 
 def _event_types(values: Sequence[str]) -> list[str]:
     unknown = sorted(set(values) - set(rules.EVENT_TYPES))
     if unknown:
-        raise ValidationFailed(f"unknown event types {', '.join(unknown)}; known: {', '.join(rules.EVENT_TYPES)}", field="events")
+        raise errors.UNKNOWN_EVENT_TYPES(field="events", unknown=", ".join(unknown), known=", ".join(rules.EVENT_TYPES))
     return sorted(set(values))
 
 
 def _description(value: str) -> str:
     value = value.strip()
     if len(value) > 200:
-        raise ValidationFailed("description must be at most 200 characters", field="description")
+        raise errors.DESCRIPTION_TOO_LONG(field="description")
     return value
 
 
@@ -255,7 +254,7 @@ def _owned_delivery(session: Session, user_id: int, delivery_id: int) -> tuple[W
     )
     found = session.execute(query).tuples().first()
     if found is None:
-        raise NotFound(f"webhook delivery {delivery_id} does not exist")
+        raise errors.NOT_FOUND(resource="webhook delivery", id=delivery_id)
     return found
 
 

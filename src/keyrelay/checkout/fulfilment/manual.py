@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.catalog.kinds import N_, ProductKind
 from keyrelay.catalog.service import Product
+from keyrelay.checkout import errors
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.orders import events, rules
 from keyrelay.orders import service as orders
@@ -51,9 +51,9 @@ class ManualDelivery:
     def deliver(self, session: Session, order: Order, *, content: str, vault: Vault, actor: str) -> None:
         """The operator hands over a paid order's goods (one item per line)."""
         if not content.strip():
-            raise ValidationFailed("enter what the buyer receives", field="content")
+            raise errors.CONTENT_MISSING(field="content")
         if len(content.encode()) > MAX_MANUAL_CONTENT:
-            raise ValidationFailed("content is longer than 16 KiB", field="content")
+            raise errors.CONTENT_TOO_LONG(field="content")
         sealed = vault.encrypt(content.encode(), manual_content_aad(order.id))
         orders.move(session, order, rules.DELIVERED, delivered_at=utcnow(), manual_content=sealed)
         record(session, actor=actor, action="order.deliver_manual", target_type="order", target_id=order.number)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from keyrelay.kit.errors import ValidationFailed
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.service import Account
+from keyrelay.payments import errors
 from keyrelay.payments.providers.base import (
     Acknowledgement,
     InvalidNotification,
@@ -30,7 +30,7 @@ class BalanceProvider:
 
     def payer(self, session: Session, *, currency: str, buyer_user_id: int | None) -> Account:
         if buyer_user_id is None:
-            raise ValidationFailed("sign in to pay from your balance", field="payment_provider")
+            raise errors.SIGN_IN_TO_USE(field="payment_provider")
         return ledger.wallet(session, buyer_user_id, currency)
 
     def checkout_reference(self, order: OrderToPay) -> str:

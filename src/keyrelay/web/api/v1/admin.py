@@ -15,6 +15,7 @@ from keyrelay.inventory import service as inventory
 from keyrelay.inventory.parsing import sniff_format
 from keyrelay.ledger import service as ledger
 from keyrelay.orders import service as orders
+from keyrelay.web import codes
 from keyrelay.web.api.v1.orders import detail
 from keyrelay.web.api.v1.schemas import (
     AuditOut,
@@ -114,9 +115,8 @@ def import_keys_file(
     """Import a TXT (one key per line) or CSV file."""
     data = file.file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
-        from keyrelay.kit.errors import ValidationFailed
 
-        raise ValidationFailed("file is larger than 64 MiB; split it", field="file")
+        raise codes.FILE_TOO_LARGE(field="file")
     fmt = format or sniff_format(file.filename, data)
     return _import(request, product_id, data, fmt, fmt if fmt == "csv" else "txt", who.actor)
 

@@ -13,6 +13,7 @@ from keyrelay.distribution import network, prices
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
 from keyrelay.orders import service as orders
+from keyrelay.web import codes
 from keyrelay.web.api.v1.distributor import explain_out
 from keyrelay.web.api.v1.network_schemas import (
     AccountBalanceOut,
@@ -65,9 +66,8 @@ def change_status(
     """approve (pending → active), suspend (stops its sub-site and purchases at once), reinstate."""
     target = {"approve": "active", "reinstate": "active", "suspend": "suspended"}.get(action)
     if target is None:
-        from keyrelay.kit.errors import NotFound
 
-        raise NotFound(f"unknown action {action!r}")
+        raise codes.UNKNOWN_ACTION(action=action)
     with state_of(request).db.transaction() as session:
         changed = network.set_status(session, distributor_id, target, actor=network.Actor(who.user_id, who.role), reason=body.reason)
         return DistributorOut.of(changed)
@@ -140,9 +140,8 @@ def decide_withdrawal(withdrawal_id: int, decision: str, body: WithdrawalDecisio
         elif decision == "paid":
             item = withdrawals.mark_paid(session, withdrawal_id, operator_id=who.user_id, reference=body.reference)
         else:
-            from keyrelay.kit.errors import NotFound
 
-            raise NotFound(f"unknown decision {decision!r}")
+            raise codes.UNKNOWN_DECISION(decision=decision)
         return WithdrawalOut.of(item)
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from keyrelay import checkout
-from keyrelay.kit.errors import NotFound
+from keyrelay.web import codes
 from keyrelay.web.auth import GuardedRoute, OptionalReader
 from keyrelay.web.state import client_ip, state_of
 
@@ -24,7 +24,7 @@ async def notify(provider: str, request: Request) -> PlainTextResponse:
         params.update({k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)})
     st = state_of(request)
     if not st.providers.has(provider) or st.providers.get(provider).settles_at_checkout:
-        raise NotFound(f"no payment provider {provider[:16]!r} takes notifications here")
+        raise codes.NO_SUCH_PROVIDER(provider=provider[:16])
 
     def apply() -> str:
         with st.db.transaction() as session:
