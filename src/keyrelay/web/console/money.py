@@ -116,7 +116,7 @@ def statement(request: Request, user: str = "", account: str = "available", curr
             lines = ledger.statement(session, target.id, limit=200)
     except NotFound as exc:
         status = 200 if not user.strip() else exc.status
-        errors = {} if not user.strip() else {"user": forms.FieldError(exc.code, exc.detail)}
+        errors = {} if not user.strip() else {"user": forms.field_error(exc)}
         return page(request, "console/statement.html", status_code=status, section="books", form=form, errors=errors)
     return page(
         request,

@@ -111,7 +111,7 @@ def credit_wallet(request: Request, form: forms.Posted) -> Response:
     try:
         amount = parse_decimal(forms.text(form, "amount"), currency)
     except MoneyError as exc:
-        errors["amount"] = forms.FieldError("money", str(exc))
+        errors["amount"] = forms.FieldError(exc.code, str(exc))
     if errors:
         return _wallets_page(request, status_code=422, form=form, errors=errors)
     me = operator(request)
@@ -133,6 +133,6 @@ def credit_wallet(request: Request, form: forms.Posted) -> Response:
             )
     except DomainError as exc:
         field = "amount" if exc.field == "amount_minor" else "user"
-        return _wallets_page(request, status_code=exc.status, form=form, errors={field: forms.FieldError(exc.code, exc.detail)})
+        return _wallets_page(request, status_code=exc.status, form=form, errors={field: forms.field_error(exc)})
     query = urlencode({"user_id": user_id, "currency": currency, "amount": amount, "ref": ref})
     return RedirectResponse(f"/admin/wallets?{query}", status_code=303)

@@ -164,7 +164,7 @@ def buy(request: Request, form: forms.Posted) -> HTMLResponse:
     quantity = inputs.whole(form, "quantity", errors, default=0)
     declared = inputs.amount(form, "declared_retail", st.settings.currency, errors, required=False)
     if product_id is None and "product_id" not in errors:
-        errors["product_id"] = forms.FieldError("missing", "choose a product")
+        errors["product_id"] = forms.FieldError("choose_product", "choose a product")
     if errors:
         return _buy_page(request, status_code=422, form=form, errors=errors)
     assert product_id is not None
