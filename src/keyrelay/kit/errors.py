@@ -59,7 +59,8 @@ class ErrorCode:
     """What the consoles show, a msgid over the same parameters (empty: the detail)."""
 
     def __call__(self, *, field: str | None = None, **params: Any) -> DomainError:
-        detail = self.detail % params if "%(" in self.detail else self.detail
+        shown = {k: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v for k, v in params.items()}
+        detail = self.detail % shown if "%(" in self.detail else self.detail
         return self.kind(detail, field=field, code=self.code, say=self.say, **params)
 
     @property
