@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.catalog.kinds import N_, ProductKind
 from keyrelay.catalog.service import Product
 from keyrelay.checkout import errors
+from keyrelay.checkout.fulfilment.base import HoldsNothing
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.vault import Vault
 from keyrelay.orders import events, rules
@@ -20,7 +19,7 @@ from keyrelay.orders.service import Order
 MAX_MANUAL_CONTENT = 16 * 1024
 
 
-class ManualDelivery:
+class ManualDelivery(HoldsNothing):
     kind = ProductKind(
         name="manual",
         label=N_("Manual delivery by the operator"),
@@ -30,17 +29,8 @@ class ManualDelivery:
         needs_fixed_content=False,
     )
 
-    def on_placed(self, session: Session, order: Order, product: Product) -> None:
-        return None
-
     def on_paid(self, session: Session, order: Order, product: Product) -> bool:
         return False  # stays paid until the operator delivers
-
-    def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
-        return None
-
-    def on_refunded(self, session: Session, order: Order) -> str:
-        return "0 key(s) voided"
 
     def reveal(self, session: Session, order: Order, product: Product, *, vault: Vault, actor: str, ip: str) -> list[str]:
         if order.manual_content is None:
