@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
+from keyrelay.kit.errors import N_
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.service import Account
 from keyrelay.payments import errors
@@ -23,7 +24,7 @@ class BalanceProvider:
     """Settles at checkout by debiting the buyer's wallet; a refund's ledger reversal credits it back."""
 
     name = "balance"
-    label = "Account balance"
+    label = N_("Account balance")
     settles_at_checkout = True
     requires_account = True
     pays_from_wallet = True
