@@ -197,9 +197,9 @@ def test_purge_forgets_finished_work_but_keeps_dead_tasks(db: Database, topic: s
 def test_events_of_a_rolled_back_savepoint_never_leave_but_the_outer_ones_do(db: Database, topic: str) -> None:
     with db.transaction() as s:
         outbox.emit(s, topic, {"n": "outer"})
-        with pytest.raises(RuntimeError), s.begin_nested():
-            outbox.emit(s, topic, {"n": "inner"})
-            raise RuntimeError("the nested step failed")
+        nested = s.begin_nested()
+        outbox.emit(s, topic, {"n": "inner"})
+        nested.rollback()  # the nested step failed
         outbox.emit(s, topic, {"n": "after"})
     assert sorted(e.payload["n"] for e in _events(db, topic)) == ["after", "outer"]
 
