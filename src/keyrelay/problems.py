@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from keyrelay.catalog import errors as _catalog_errors
 from keyrelay.checkout import errors as _checkout_errors
 from keyrelay.distribution import errors as _distribution_errors
+from keyrelay.distribution import rules as _distribution_rules
 from keyrelay.identity import errors as _identity_errors
 from keyrelay.inventory import errors as _inventory_errors
 from keyrelay.kit import errors as kit_errors
 from keyrelay.kit import idempotency as _idempotency
+from keyrelay.kit import states as _states
 from keyrelay.ledger import errors as _ledger_errors
+from keyrelay.ledger import rules as _ledger_rules
 from keyrelay.orders import errors as _order_errors
 from keyrelay.payments import errors as _payment_errors
 from keyrelay.web import codes as _web_codes
@@ -26,6 +29,9 @@ DOMAINS = (
     _catalog_errors,
     _checkout_errors,
     _distribution_errors,
+    _distribution_rules,
+    _states,
+    _ledger_rules,
     _identity_errors,
     _inventory_errors,
     _idempotency,

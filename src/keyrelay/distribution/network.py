@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.distribution import errors
+from keyrelay.distribution import errors, rules
 from keyrelay.distribution.models import Channel, Invite
 from keyrelay.distribution.models import Distributor as Distributor  # re-exported: the public type of a distributor
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import IllegalTransition
+from keyrelay.kit.states import move_row
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 RESERVED_SLUGS = frozenset({"admin", "api", "static", "www", "main", "s", "d", "join"})
@@ -212,11 +212,8 @@ def _check_slug(session: Session, raw: str) -> str:
 
 def set_status(session: Session, distributor_id: int, target: str, *, actor: Actor, reason: str = "") -> Distributor:
     """Operator approves (pending → active), suspends, or reinstates a distributor."""
-    allowed = {"active": {"pending", "suspended"}, "suspended": {"active", "pending"}}
     distributor = get(session, distributor_id)
-    if distributor.status not in allowed.get(target, set()):
-        raise IllegalTransition(f"a {distributor.status} distributor cannot become {target}")
-    distributor.status = target
+    move_row(session, distributor, rules.DISTRIBUTOR, target)
     record(
         session, actor=actor.label, action=f"distributor.{target}", target_type="distributor", target_id=str(distributor.id), reason=reason
     )

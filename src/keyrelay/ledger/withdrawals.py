@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keyrelay.kit.errors import IllegalTransition
-from keyrelay.ledger import errors
+from keyrelay.kit.states import move_row
+from keyrelay.ledger import errors, rules
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Withdrawal
 
 __all__ = ["Withdrawal", "approve", "get", "list_for", "mark_paid", "reject", "request"]
-
-#: requested → approved → paid; requested/approved → rejected (money unlocked).
-TRANSITIONS = {"requested": {"approved", "rejected"}, "approved": {"paid", "rejected"}, "rejected": set(), "paid": set()}
 
 
 def request(session: Session, *, user_id: int, amount_minor: int, currency: str, payee: str, minimum: int) -> Withdrawal:
@@ -44,17 +41,7 @@ def get(session: Session, withdrawal_id: int, *, user_id: int | None = None) -> 
 
 
 def _move(session: Session, item: Withdrawal, target: str, decided_by: int, **values: object) -> None:
-    if target not in TRANSITIONS[item.status]:
-        raise IllegalTransition(f"a {item.status} withdrawal cannot become {target}")
-    result = session.execute(
-        update(Withdrawal)
-        .where(Withdrawal.id == item.id, Withdrawal.status == item.status)
-        .values(status=target, decided_by=decided_by, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise IllegalTransition("the withdrawal was changed concurrently")
-    session.refresh(item)
+    move_row(session, item, rules.WITHDRAWAL, target, decided_by=decided_by, **values)
 
 
 def approve(session: Session, withdrawal_id: int, *, operator_id: int) -> Withdrawal:

@@ -22,6 +22,6 @@ ILLEGAL_MOVE = define(
 CHANGED_CONCURRENTLY = define(
     "illegal_transition",
     IllegalTransition,
-    "order %(number)s changed concurrently (now %(current)s)",
+    "order %(ref)s changed concurrently (now %(current)s)",
     N_("Someone else changed this order just now; reload the page."),
 )

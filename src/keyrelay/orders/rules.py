@@ -1,7 +1,8 @@
-"""The order status machine, as data. Every move goes through ``check_transition``."""
+"""The order status machine, as data. Every move goes through ``ORDER`` (see ``service.move``)."""
 
 from __future__ import annotations
 
+from keyrelay.kit.states import StateMachine
 from keyrelay.orders import errors
 
 PENDING, PAID, DELIVERED, COMPLETED = "pending_payment", "paid", "delivered", "completed"
@@ -16,6 +17,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
     REFUNDED: frozenset(),
 }
+ORDER = StateMachine("order", TRANSITIONS, illegal=errors.ILLEGAL_MOVE, raced=errors.CHANGED_CONCURRENTLY, ref="number")
 #: States in which an order still holds or has consumed stock (counts toward per-contact limits).
 LIVE = frozenset({PENDING, PAID, DELIVERED, COMPLETED})
 #: States whose keys the buyer may see.
@@ -24,5 +26,4 @@ VISIBLE_KEYS = frozenset({DELIVERED, COMPLETED})
 
 def check_transition(current: str, target: str) -> None:
     """Raise ``IllegalTransition`` unless ``current → target`` is allowed."""
-    if target not in TRANSITIONS.get(current, frozenset()):
-        raise errors.ILLEGAL_MOVE(current=current, target=target)
+    ORDER.check(current, target)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
+from keyrelay.kit.states import move_row
 from keyrelay.orders import errors, rules
 from keyrelay.orders.models import Order as Order  # re-exported: the public type of an order
 from keyrelay.orders.models import OrderEvent
@@ -91,19 +91,7 @@ def move(session: Session, order: Order, target: str, **values: object) -> None:
     Two callbacks, or a callback and the expiry sweep, may race for the same
     order; the database decides the winner and the loser sees ``IllegalTransition``.
     """
-    rules.check_transition(order.status, target)
-    changes = {"status": target, "updated_at": utcnow(), **values}
-    result = session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == order.status)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.refresh(order)
-        raise errors.CHANGED_CONCURRENTLY(number=order.number, current=order.status)
-    for name, value in changes.items():  # the row now holds exactly these values: no re-read needed
-        set_committed_value(order, name, value)
+    move_row(session, order, rules.ORDER, target, **{"updated_at": utcnow(), **values})
     add_event(session, order.id, target)
 
 

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from keyrelay.identity import errors as identity_errors
 from keyrelay.identity import service as identity
 from keyrelay.identity.models import User
 from keyrelay.kit.errors import DomainError, NotFound
 from keyrelay.kit.money import CURRENCY
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
+from keyrelay.web import codes
 from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
@@ -70,7 +72,7 @@ def decide(request: Request, withdrawal_id: inputs.PathId, decision: str, form: 
             elif decision == "paid":
                 item = withdrawals.mark_paid(session, withdrawal_id, operator_id=me.user_id, reference=forms.text(form, "reference"))
             else:
-                raise NotFound(f"unknown decision {decision!r}")
+                raise codes.UNKNOWN_DECISION(decision=decision)
             currency = item.currency
     except DomainError as exc:
         if exc.code == "not_found":
@@ -84,11 +86,11 @@ def _find_user(session: Session, who: str) -> User:
     """An id (digits, optionally ``#``-prefixed) or an e-mail address, as operators type them."""
     who = who.strip().removeprefix("#")
     if not who:
-        raise NotFound("enter the user's e-mail or id", field="user")
+        raise codes.USER_MISSING(field="user")
     if who.isdigit():
         found = inputs.parse_id(who)
         if found is None:
-            raise NotFound("no such user", field="user")
+            raise identity_errors.USER_NOT_FOUND(field="user")
         return identity.get_user(session, found)
     return identity.get_user_by_email(session, who)
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from keyrelay.audit import service as audit
 from keyrelay.identity import service as identity
 from keyrelay.identity.service import ROLES
-from keyrelay.kit.errors import DomainError, NotFound
+from keyrelay.kit.errors import DomainError
 from keyrelay.kit.ids import random_code
 from keyrelay.kit.money import CURRENCY, MoneyError, parse_decimal
 from keyrelay.ledger import service as ledger
+from keyrelay.web import codes
 from keyrelay.web.console import forms
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
@@ -92,7 +93,7 @@ def _find_user(session: Session, who: str) -> int:
     """An id (digits, optionally ``#``-prefixed) or an e-mail address, as operators type them."""
     who = who.strip().removeprefix("#")
     if not who:
-        raise NotFound("enter the user's e-mail or id", field="user")
+        raise codes.USER_MISSING(field="user")
     user = identity.get_user(session, int(who)) if who.isdigit() else identity.get_user_by_email(session, who)
     return user.id
 

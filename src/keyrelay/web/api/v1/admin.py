@@ -115,7 +115,6 @@ def import_keys_file(
     """Import a TXT (one key per line) or CSV file."""
     data = file.file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
-
         raise codes.FILE_TOO_LARGE(field="file")
     fmt = format or sniff_format(file.filename, data)
     return _import(request, product_id, data, fmt, fmt if fmt == "csv" else "txt", who.actor)

@@ -66,7 +66,6 @@ def change_status(
     """approve (pending → active), suspend (stops its sub-site and purchases at once), reinstate."""
     target = {"approve": "active", "reinstate": "active", "suspend": "suspended"}.get(action)
     if target is None:
-
         raise codes.UNKNOWN_ACTION(action=action)
     with state_of(request).db.transaction() as session:
         changed = network.set_status(session, distributor_id, target, actor=network.Actor(who.user_id, who.role), reason=body.reason)
@@ -140,7 +139,6 @@ def decide_withdrawal(withdrawal_id: int, decision: str, body: WithdrawalDecisio
         elif decision == "paid":
             item = withdrawals.mark_paid(session, withdrawal_id, operator_id=who.user_id, reference=body.reference)
         else:
-
             raise codes.UNKNOWN_DECISION(decision=decision)
         return WithdrawalOut.of(item)
 
