@@ -37,14 +37,22 @@ def wallet_code(user_id: int) -> str:
     return f"wallet:user:{user_id}"
 
 
+def pending_code(user_id: int) -> str:
+    return f"pending:user:{user_id}"
+
+
+def withdrawing_code(user_id: int) -> str:
+    return f"withdrawing:user:{user_id}"
+
+
 def pending_account(session: Session, user_id: int, currency: str) -> Account:
     """Earnings still in the settlement hold."""
-    return account(session, f"pending:user:{user_id}", kind="pending", currency=currency, owner_user_id=user_id)
+    return account(session, pending_code(user_id), kind="pending", currency=currency, owner_user_id=user_id)
 
 
 def withdrawing_account(session: Session, user_id: int, currency: str) -> Account:
     """Money locked by open withdrawal requests."""
-    return account(session, f"withdrawing:user:{user_id}", kind="locked", currency=currency, owner_user_id=user_id)
+    return account(session, withdrawing_code(user_id), kind="locked", currency=currency, owner_user_id=user_id)
 
 
 def platform_revenue(session: Session, currency: str) -> Account:
@@ -186,13 +194,47 @@ class WalletSummary:
     locked: int
 
 
+# --- reads: never create an account, never write -------------------------------------------
+# ``wallet()`` and its siblings get *or create* an account, which only a write may do. Reads use
+# these lookups instead: an account nobody has posted to yet reads as balance 0 and no lines.
+
+STATEMENT_ACCOUNTS = {"available": wallet_code, "pending": pending_code}
+"""The accounts of a user a statement can show, by name, and their codes."""
+
+
+def find_account(session: Session, code: str, currency: str) -> Account | None:
+    """The account ``code`` in ``currency`` if it exists (read-only: nothing is created)."""
+    found: Account | None = session.scalar(select(Account).where(Account.code == code, Account.currency == currency))
+    return found
+
+
+def wallet_balance(session: Session, user_id: int, currency: str) -> int:
+    """What the user can spend or withdraw; 0 before the first posting."""
+    found = find_account(session, wallet_code(user_id), currency)
+    return found.balance_minor if found is not None else 0
+
+
+def _derived(session: Session, code: str, currency: str) -> int:
+    found = find_account(session, code, currency)
+    return balance(session, found.id) if found is not None else 0
+
+
 def wallet_summary(session: Session, user_id: int, currency: str) -> WalletSummary:
+    """A user's three balances, read-only: missing accounts read as 0."""
     return WalletSummary(
         currency=currency,
-        available=wallet(session, user_id, currency).balance_minor,
-        pending=balance(session, pending_account(session, user_id, currency).id),
-        locked=balance(session, withdrawing_account(session, user_id, currency).id),
+        available=wallet_balance(session, user_id, currency),
+        pending=_derived(session, pending_code(user_id), currency),
+        locked=_derived(session, withdrawing_code(user_id), currency),
     )
+
+
+def user_statement(
+    session: Session, user_id: int, currency: str, *, account: str = "available", limit: int = 100
+) -> list[tuple[Transaction, int]]:
+    """Newest lines of a user's ``available`` or ``pending`` account, read-only: none before the first posting."""
+    found = find_account(session, STATEMENT_ACCOUNTS[account](user_id), currency)
+    return statement(session, found.id, limit=limit) if found is not None else []
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from keyrelay.distribution.reach import Reach
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import IllegalTransition
@@ -155,13 +156,33 @@ class OrderFilter:
     needs_attention: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-    seller_ids: Select[tuple[int]] | None = None
-    """Restrict to orders sold by these distributors (a branch): the scoping of every distributor read."""
     distributor_id: int | None = None
+    """Sold by this distributor; one outside the reader's reach is NotFound (see ``readable_by``)."""
     channel_id: int | None = None
+    """Sold through this channel; one outside the reader's reach is NotFound."""
 
 
-def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
+NO_FILTER = OrderFilter()
+
+
+def readable_by(session: Session, reach: Reach, flt: OrderFilter = NO_FILTER) -> Select[tuple[Order]]:
+    """The base query of every order read: the orders ``reach`` may see, narrowed by ``flt``.
+
+    The reach is the only branch restriction there is (``OrderFilter`` has no
+    branch field to forget). A filter naming a distributor or channel outside
+    the reach is NotFound, exactly like an id that does not exist: an empty
+    list would confirm that the id exists somewhere else.
+    """
+    if flt.distributor_id:
+        reach.distributor(session, flt.distributor_id)
+    if flt.channel_id:
+        reach.channel(session, flt.channel_id)
+    query = _filtered(flt)
+    seller_ids = reach.seller_ids()
+    return query if seller_ids is None else query.where(Order.distributor_id.in_(seller_ids))
+
+
+def _filtered(flt: OrderFilter) -> Select[tuple[Order]]:
     query = select(Order)
     if flt.status:
         query = query.where(Order.status == flt.status)
@@ -177,8 +198,6 @@ def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
         query = query.where(Order.created_at >= flt.created_from)
     if flt.created_to:
         query = query.where(Order.created_at < flt.created_to)
-    if flt.seller_ids is not None:
-        query = query.where(Order.distributor_id.in_(flt.seller_ids))
     if flt.distributor_id:
         query = query.where(Order.distributor_id == flt.distributor_id)
     if flt.channel_id:
@@ -186,9 +205,9 @@ def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
     return query
 
 
-def get_scoped(session: Session, number: str, flt: OrderFilter) -> Order:
-    """One order, only if it matches the caller's scope; otherwise it does not exist."""
-    order = session.scalar(filtered(flt).where(Order.number == number.strip().upper()))
+def get_readable(session: Session, reach: Reach, number: str) -> Order:
+    """One order, only if ``reach`` may see it; otherwise it does not exist."""
+    order = session.scalar(readable_by(session, reach).where(Order.number == number.strip().upper()))
     if order is None:
         raise errors.NOT_FOUND(resource="order", id=number)
     return order
@@ -206,10 +225,10 @@ class SalesRow:
 SOLD = (rules.DELIVERED, rules.COMPLETED, rules.PAID)
 
 
-def sales_by(session: Session, flt: OrderFilter, *, by: str) -> list[SalesRow]:
-    """Sold orders grouped by ``channel_id`` or ``distributor_id`` (dashboards, reports)."""
+def sales_by(session: Session, reach: Reach, flt: OrderFilter = NO_FILTER, *, by: str) -> list[SalesRow]:
+    """Sold orders in ``reach`` grouped by ``channel_id`` or ``distributor_id`` (dashboards, reports)."""
     column = {"channel": Order.channel_id, "distributor": Order.distributor_id, "product": Order.product_id}[by]
-    sub = filtered(flt).where(Order.status.in_(SOLD)).subquery()
+    sub = readable_by(session, reach, flt).where(Order.status.in_(SOLD)).subquery()
     col = sub.c[column.key]
     query = (
         select(col, func.count(), func.sum(sub.c.quantity), func.sum(sub.c.amount_minor), sub.c.currency)
@@ -219,9 +238,11 @@ def sales_by(session: Session, flt: OrderFilter, *, by: str) -> list[SalesRow]:
     return [SalesRow(k, n, int(u or 0), int(a or 0), c) for k, n, u, a, c in session.execute(query).tuples()]
 
 
-def list_orders(session: Session, flt: OrderFilter, *, limit: int = 50, before_id: int | None = None) -> list[Order]:
-    """Newest first, keyset-paginated by id."""
-    query = filtered(flt).order_by(Order.id.desc()).limit(limit)
+def list_orders(
+    session: Session, reach: Reach, flt: OrderFilter = NO_FILTER, *, limit: int = 50, before_id: int | None = None
+) -> list[Order]:
+    """Orders in ``reach``, newest first, keyset-paginated by id."""
+    query = readable_by(session, reach, flt).order_by(Order.id.desc()).limit(limit)
     if before_id:
         query = query.where(Order.id < before_id)
     return list(session.scalars(query))

@@ -59,6 +59,17 @@ async def _resolve(request: Request) -> Principal | None:
 
 
 def _signed_principal(request: Request, body: bytes) -> Principal:
+    """Verify a signed request and spend its nonce, in a transaction of its own, committed before the route runs.
+
+    Not in the request's unit of work, on purpose: the nonce must stay spent
+    when the work fails. Were the claim rolled back with a refused request (a
+    payout refused for want of money, say), the captured request could be
+    replayed within the 300 s window — after a top-up, successfully. The route's
+    unit of work is often a read (a plain ``BEGIN`` on SQLite, which must not
+    write), and the caller is resolved before the body is read (``GuardedRoute``),
+    before any unit of work exists. The price is one short transaction per
+    signed request (``bench/RESULTS.md``); folding it into the work is unsafe.
+    """
     st = state_of(request)
     headers = request.headers
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from keyrelay.distribution import reach
 from keyrelay.identity import errors as identity_errors
 from keyrelay.identity import service as identity
 from keyrelay.identity.models import User
 from keyrelay.kit.errors import DomainError, NotFound
 from keyrelay.kit.money import CURRENCY
+from keyrelay.ledger import reading, withdrawals
 from keyrelay.ledger import service as ledger
-from keyrelay.ledger import withdrawals
 from keyrelay.web import codes
 from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.console.guard import ConsoleRoute
@@ -33,7 +34,8 @@ def _queue_page(request: Request, *, status_code: int = 200, **extra: Any) -> HT
     tab = request.query_params.get("status", "open")
     tab = tab if tab in QUEUES else "open"
     with state_of(request).db.transaction(write=False) as session:
-        items = [item for status in QUEUES[tab] for item in withdrawals.list_for(session, status=status, limit=200)]
+        everyone = reach.of(session, operator(request))
+        items = [item for status in QUEUES[tab] for item in reading.readable_withdrawals(session, everyone, status=status, limit=200)]
         people = _emails(session, {item.user_id for item in items})
     return page(
         request,
@@ -106,16 +108,10 @@ def statement(request: Request, user: str = "", account: str = "available", curr
         errors = {"currency": forms.FieldError("currency", "use a currency code such as CNY")}
         return page(request, "console/statement.html", status_code=422, section="books", form=form, errors=errors)
     try:
-        # A write transaction: reading a wallet creates its (empty) account rows if they are missing.
-        with st.db.transaction() as session:
+        with st.db.transaction(write=False) as session:
             found = _find_user(session, user)
             summary = ledger.wallet_summary(session, found.id, currency)
-            target = (
-                ledger.wallet(session, found.id, currency)
-                if account == "available"
-                else ledger.pending_account(session, found.id, currency)
-            )
-            lines = ledger.statement(session, target.id, limit=200)
+            lines = ledger.user_statement(session, found.id, currency, account=account, limit=200)
     except NotFound as exc:
         status = 200 if not user.strip() else exc.status
         errors = {} if not user.strip() else {"user": forms.field_error(exc)}

@@ -177,6 +177,7 @@ def _guest_provider(request: Request, chosen: str) -> str:
     return chosen if chosen else offered[0]
 
 
+# A GET in a write transaction on purpose: showing the buyer's keys writes the audited reveal.
 @router.get("/orders/{number}", response_class=HTMLResponse)
 def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
     """The buyer's order: status, keys once delivered, timeline."""

@@ -14,7 +14,8 @@ from keyrelay.web.state import client_ip, state_of
 router = APIRouter(prefix="/payments", tags=["payments"], route_class=GuardedRoute)
 
 
-# Two routes rather than one with two methods: each needs its own OpenAPI operationId.
+# Two routes rather than one with two methods: each needs its own OpenAPI operationId. The GET
+# writes on purpose: gateways such as 易支付 deliver their notification as a GET.
 @router.get("/{provider}/notify", response_class=PlainTextResponse)
 @router.post("/{provider}/notify", response_class=PlainTextResponse)
 async def notify(provider: str, request: Request) -> PlainTextResponse:
