@@ -83,7 +83,7 @@ def catalog() -> list[CodeRow]:
     """One row per code, sorted: its HTTP status and what it means (its wordings, joined)."""
     rows: dict[str, CodeRow] = {}
     for code, specs in kit_errors.all_codes().items():
-        meaning = "; ".join(dict.fromkeys(spec.detail.replace("%(", "{").replace(")s", "}").replace(")r", "}") for spec in specs))
+        meaning = "; ".join(sorted(set(spec.detail.replace("%(", "{").replace(")s", "}").replace(")r", "}") for spec in specs)))
         rows[code] = CodeRow(code, specs[0].status, meaning)
     for cls in _subclasses(kit_errors.DomainError):
         # The generic classes are raised only through declared codes (a test keeps it so).
