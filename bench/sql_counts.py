@@ -78,8 +78,8 @@ def signed(secret: str, key_id: str, method: str, path: str, body: bytes) -> dic
     return {"X-Key-Id": key_id, "X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": sig, "Content-Type": "application/json"}
 
 
-def setup(http: TestClient, admin: dict[str, str]) -> tuple[int, str, str]:
-    """A product with keys and a funded level-1 distributor with a key; returns (product, key id, secret)."""
+def setup(http: TestClient, admin: dict[str, str]) -> tuple[int, str, str, dict[str, str]]:
+    """A product with keys and a funded level-1 distributor with a key; returns (product, key id, secret, bearer headers)."""
     tag = uuid.uuid4().hex[:8]
     category = http.post("/api/v1/admin/categories", json={"name": f"B {tag}", "slug": f"b-{tag}"}, headers=admin).json()
     product = http.post(
@@ -101,7 +101,7 @@ def setup(http: TestClient, admin: dict[str, str]) -> tuple[int, str, str]:
     scopes = _scopes_from(all_scopes)
     made = http.post("/api/v1/distributor/api-keys", json={"name": "bench", "scopes": scopes}, headers=bearer)
     assert made.status_code == 201, made.text
-    return int(product["id"]), made.json()["key_id"], made.json()["secret"]
+    return int(product["id"]), made.json()["key_id"], made.json()["secret"], bearer
 
 
 def _scopes_from(openapi: dict[str, Any]) -> list[str]:
@@ -119,6 +119,8 @@ def measure(url: str, label: str) -> None:
             data_dir=Path(tmp),
             vault_keys=format_vault_keys([generate_vault_key("b1")]),
             secret_key=secrets.token_hex(32),
+            rate_limit_per_ip="1000000/minute",  # the timed reads must not be throttled
+            rate_limit_per_key="1000000/minute",
             _env_file=None,  # type: ignore[call-arg]
         )
         app = create_app(settings)
@@ -130,7 +132,7 @@ def measure(url: str, label: str) -> None:
             identity.create_user(session, email="ops@example.com", password="ops-pass-123", role="operator")
         with TestClient(app) as http:
             tok = http.post("/api/v1/auth/token", json={"email": "ops@example.com", "password": "ops-pass-123"}).json()["access_token"]
-            product_id, key_id, secret = setup(http, {"Authorization": f"Bearer {tok}"})
+            product_id, key_id, secret, bearer = setup(http, {"Authorization": f"Bearer {tok}"})
             path = "/api/v1/distributor/purchases"
             for n in range(3):  # the first call warms caches (channel creation, accounts); report the steady state
                 body = json.dumps({"product_id": product_id, "quantity": 1}).encode()
@@ -147,10 +149,37 @@ def measure(url: str, label: str) -> None:
                 with counting(engines) as notify:
                     paid = http.post("/api/v1/payments/sandbox/notify", data=params)
                 assert paid.text == "success", paid.text
+            reads = _signed_read(http, engines, key_id, secret, bearer)
         print(f"{label} run {n + 1}")
-        for name, tally in (("signed wholesale purchase", purchase), ("guest order", guest), ("sandbox notify", notify)):
+        for name, tally in (("signed wholesale purchase", purchase), ("guest order", guest), ("sandbox notify", notify), *reads[:2]):
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(tally.statements.items()))
             print(f"  {name:28s} {tally.total:3d} statements, {tally.transactions} transaction(s)  [{kinds}]")
+        print(f"  GET /distributor/wallet, median of {READS} in-process: {reads[2]}")
+
+
+READS = 300
+WALLET = "/api/v1/distributor/wallet"
+
+
+def _signed_read(http: TestClient, engines: list[Engine], key_id: str, secret: str, bearer: dict[str, str]) -> Any:
+    """One wallet read signed and one with a bearer token (counted), then the median time of each.
+
+    The difference is the signed request's own nonce transaction (``web/auth.py``: it stays outside
+    the request's unit of work so a spent nonce stays spent when the work fails).
+    """
+    with counting(engines) as signed_read:
+        assert http.get(WALLET, headers=signed(secret, key_id, "GET", WALLET, b"")).status_code == 200
+    with counting(engines) as bearer_read:
+        assert http.get(WALLET, headers=bearer).status_code == 200
+    timings: dict[str, list[float]] = {"signed": [], "bearer": []}
+    for _ in range(READS):
+        for kind in timings:
+            headers = signed(secret, key_id, "GET", WALLET, b"") if kind == "signed" else bearer
+            start = time.perf_counter()
+            assert http.get(WALLET, headers=headers).status_code == 200
+            timings[kind].append(time.perf_counter() - start)
+    medians = ", ".join(f"{kind} {sorted(t)[len(t) // 2] * 1000:.2f} ms" for kind, t in timings.items())
+    return ("signed wallet read", signed_read), ("bearer wallet read", bearer_read), medians
 
 
 def _sandbox_notification(app: Any, number: str) -> dict[str, str]:

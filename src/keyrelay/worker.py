@@ -57,6 +57,7 @@ def run_once(db: Database, webhooks: webhook_delivery.DeliveryConfig | None = No
         with db.transaction() as session:
             api_keys.purge_nonces(session)
             idempotency.purge(session)
+            outbox.purge(session)  # finished work older than a week; dead tasks stay for the operator
     if expired or released:
         log.info("worker_pass", expired_orders=expired, released_earnings=released)
     return expired + released + relayed + sent

@@ -106,7 +106,7 @@ def test_bad_checkouts_are_problems(shop: Shop) -> None:
     zero = assert_problem(checkout(shop, quantity=0), 422, "validation_failed")
     assert any(err["field"] == "quantity" for err in zero["errors"]), zero
     assert_problem(checkout(shop, quantity="two"), 422, "validation_failed")
-    assert_problem(checkout(shop, contact="buyer@example.com", payment_provider="bitcoin"), 422, "validation_failed")
+    assert_problem(checkout(shop, contact="buyer@example.com", payment_provider="bitcoin"), 422, "unknown_payment_provider")
     assert_problem(
         shop.http.post("/api/v1/orders", content=b"{not json", headers={"content-type": "application/json"}), 422, "validation_failed"
     )
@@ -118,7 +118,7 @@ def test_bad_checkouts_are_problems(shop: Shop) -> None:
     assert too_many["errors"][0]["field"] == "quantity"
 
     # Wallet payment needs a signed-in buyer.
-    assert_problem(checkout(shop, payment_provider="balance"), 422, "validation_failed")
+    assert_problem(checkout(shop, payment_provider="balance"), 422, "sign_in_to_pay")
 
     assert shop.admin.stock(shop.product["id"]) == before
 

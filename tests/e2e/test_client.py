@@ -156,6 +156,7 @@ def test_errors_carry_their_code(client: Client, world: World) -> None:
     with pytest.raises(OutOfStock) as sold_out:
         client.purchase(scarce["id"], 3)
     assert sold_out.value.code == "out_of_stock"
+    assert sold_out.value.params == {"available": 2}
     poor = new_distributor(world.deployment, world.admin)
     poor_key = new_key(world.deployment, poor)
     with Client(world.deployment.url, poor_key.key_id, poor_key.secret) as broke, pytest.raises(InsufficientBalance) as caught:

@@ -153,7 +153,7 @@ def test_console_only_routes_refuse_every_key(world: World) -> None:
     assert ("POST", f"{API}/distributor/api-keys", ("distributor",)) in routes
     for method, path, roles in routes:
         key = "operator" if "operator" in roles else "all"
-        problem(_send(world, key, method, path), 403, "forbidden")
+        problem(_send(world, key, method, path), 403, "console_only")
     # A distributor's key on the operator API: not even told the route exists.
     problem(_send(world, "all", "GET", f"{API}/admin/orders"), 404, "not_found")
 

@@ -1,7 +1,8 @@
 """Authorization matrix over the distributor and operator APIs (the real app, both backends).
 
 Two branches: A1 → A2 and B1. A distributor sees itself and its downline,
-never another branch (an id from there answers 404, lists leave it out); an
+never another branch (an id from there answers 404 — in a path or a list
+filter alike, exactly like an id that does not exist — and lists leave it out); an
 upline sees its downline's orders without their keys; a distributor token is
 nobody on /admin, a buyer token nobody on /distributor, and no token is a 401.
 The route lists come from the app's OpenAPI schema, so a new endpoint that is
@@ -17,6 +18,7 @@ import pytest
 from factories import make_user
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 
 from keyrelay.app import create_app
 from keyrelay.checkout import Terms
@@ -27,6 +29,7 @@ from keyrelay.identity.models import User
 from keyrelay.kit.db import Database
 from keyrelay.kit.vault import Vault
 from keyrelay.ledger import withdrawals
+from keyrelay.orders.models import Order
 
 from .network_factories import (
     buy_wholesale,
@@ -55,7 +58,7 @@ DISTRIBUTOR_READS = {
     "/api/v1/distributor/child-prices": "own rules",
     "/api/v1/distributor/downline": "list",
     "/api/v1/distributor/channels": "list",
-    "/api/v1/distributor/orders": "list + distributor_id of each branch",
+    "/api/v1/distributor/orders": "list + distributor_id and channel_id of each branch (outside: 404)",
     "/api/v1/distributor/orders/{number}": "id: every order number",
     "/api/v1/distributor/sales": "list",
     "/api/v1/distributor/wallet": "own money",
@@ -143,8 +146,32 @@ def test_orders_by_number_and_in_lists_stay_in_the_branch(client: TestClient, ne
             own_purchase = seller == viewer and number == numbers[0]
             assert len(keys) == (2 if own_purchase else 0), (viewer, seller, number)  # an upline never sees the keys
         filtered = _get(client, net, viewer, "/distributor/orders", distributor_id=net.ids[seller])
+        if seller not in BRANCH[viewer]:  # an id of another branch is 404, exactly like one that does not exist
+            _not_found(filtered)
+            continue
         assert filtered.status_code == 200
-        assert {o["number"] for o in filtered.json()} == (set(numbers) if seller in BRANCH[viewer] else set())
+        assert {o["number"] for o in filtered.json()} == set(numbers)
+    _not_found(_get(client, net, viewer, "/distributor/orders", distributor_id=987654))
+
+
+@pytest.mark.parametrize("viewer", ["A1", "A2", "B1"])
+def test_a_channel_filter_outside_the_branch_is_not_found(client: TestClient, net: Net, db: Database, viewer: str) -> None:
+    with db.transaction(write=False) as s:
+        by_channel: dict[int, tuple[str, set[str]]] = {}
+        for seller, numbers in net.orders.items():
+            for number in numbers:
+                order = s.scalars(select(Order).where(Order.number == number)).one()
+                assert order.channel_id is not None
+                by_channel.setdefault(order.channel_id, (seller, set()))[1].add(number)
+    assert len(by_channel) >= len(net.ids)  # every distributor sold through channels of its own
+    for channel_id, (seller, numbers) in by_channel.items():
+        reply = _get(client, net, viewer, "/distributor/orders", channel_id=channel_id)
+        if seller in BRANCH[viewer]:  # a downline's channel is in reach, like its orders
+            assert reply.status_code == 200, reply.text
+            assert {o["number"] for o in reply.json()} == numbers
+        else:
+            _not_found(reply)
+    _not_found(_get(client, net, viewer, "/distributor/orders", channel_id=987654))
 
 
 @pytest.mark.parametrize("viewer", ["A1", "A2", "B1"])

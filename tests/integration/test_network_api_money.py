@@ -107,7 +107,7 @@ def test_withdrawal_queue_through_the_api(client: TestClient, db: Database, vaul
     assert (early.status_code, early.json()["code"]) == (409, "illegal_transition")  # must be approved first
     assert client.post(f"{API}/admin/withdrawals/{ident}/approve", headers=admin, json={}).status_code == 200
     no_ref = client.post(f"{API}/admin/withdrawals/{ident}/paid", headers=admin, json={})
-    assert (no_ref.status_code, no_ref.json()["code"]) == (422, "validation_failed")
+    assert (no_ref.status_code, no_ref.json()["code"]) == (422, "payout_reference_missing")
     paid = client.post(f"{API}/admin/withdrawals/{ident}/paid", headers=admin, json={"reference": "BANK-9"})
     assert (paid.status_code, paid.json()["status"], paid.json()["reference"]) == (200, "paid", "BANK-9")
     twice = client.post(f"{API}/admin/withdrawals/{ident}/approve", headers=admin, json={})
@@ -133,7 +133,7 @@ def test_operator_wallet_credit_through_the_api_is_audited(client: TestClient, d
     assert credited.status_code == 200, credited.text
     assert credited.json() == {"user_id": buyer_id, "currency": "CNY", "balance_minor": 4_200}
     missing = client.post(f"{API}/admin/wallets/{buyer_id + 1_000}/credit", headers=admin, json={"amount_minor": 1})
-    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert (missing.status_code, missing.json()["code"]) == (404, "user_not_found")
     with db.transaction(write=False) as s:
         [entry] = audit.recent(s, action="wallet.credit")
         [topup] = s.scalars(select(Transaction).where(Transaction.kind == "topup"))

@@ -87,6 +87,6 @@ def test_two_shops_racing_for_one_address(db: Database) -> None:
         with db.transaction() as s:
             join(s, codes[i], slug=slug)
 
-    assert race(4, claim) == Counter({"ok": 1, "conflict": 3})
+    assert race(4, claim) == Counter({"ok": 1, "shop_address_taken": 3})
     with db.transaction(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Distributor).where(Distributor.slug == slug)) == 1

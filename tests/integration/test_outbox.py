@@ -192,3 +192,34 @@ def test_purge_forgets_finished_work_but_keeps_dead_tasks(db: Database, topic: s
         assert outbox.purge(s, older_than=timedelta(seconds=-1)) >= 1
     assert _events(db, topic) == []
     assert _tasks(db, f"{topic}.ok") == []
+
+
+def test_events_of_a_rolled_back_savepoint_never_leave_but_the_outer_ones_do(db: Database, topic: str) -> None:
+    with db.transaction() as s:
+        outbox.emit(s, topic, {"n": "outer"})
+        nested = s.begin_nested()
+        outbox.emit(s, topic, {"n": "inner"})
+        nested.rollback()  # the nested step failed
+        outbox.emit(s, topic, {"n": "after"})
+    assert sorted(e.payload["n"] for e in _events(db, topic)) == ["after", "outer"]
+
+
+def test_a_transactions_events_are_written_in_one_statement(db: Database, topic: str) -> None:
+    from sqlalchemy import event as sa_event
+
+    inserts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX "):
+            inserts.append(statement)
+
+    engine = db.write_engine
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with db.transaction() as s:
+            for n in range(5):
+                outbox.emit(s, topic, {"n": n})
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+    assert len(inserts) == 1
+    assert [e.payload["n"] for e in _events(db, topic)] == [0, 1, 2, 3, 4]

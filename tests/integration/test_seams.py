@@ -59,7 +59,7 @@ def test_a_production_instance_answers_404_on_every_sandbox_path(db: Database, v
         body = {"product_id": product.id, "quantity": 1, "contact": "a@example.com", "payment_provider": "sandbox"}
         refused = http.post("/api/v1/orders", json=body)
         assert refused.status_code == 422
-        assert refused.json()["code"] == "validation_failed"
+        assert refused.json()["code"] == "unknown_payment_provider"
         page = http.get(f"/p/{product.slug}")
         assert "sandbox" not in page.text.lower()
         assert "This shop takes no guest payments at the moment." in page.text

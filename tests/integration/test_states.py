@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import BigId, Database, UtcDateTime
-from keyrelay.kit.errors import DomainError, IllegalTransition
+from keyrelay.kit.errors import DomainError, IllegalTransition, define
 from keyrelay.kit.states import StateMachine, move_row
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger import withdrawals
@@ -48,7 +48,7 @@ class Ticket(_Base):
 TICKET = StateMachine(
     "ticket",
     {"open": frozenset({"done", "dropped"}), "done": frozenset(), "dropped": frozenset()},
-    raced="ticket {row.id} changed concurrently (now {current})",
+    raced=define("illegal_transition", IllegalTransition, "ticket %(ref)s changed concurrently (now %(current)s)"),
 )
 
 

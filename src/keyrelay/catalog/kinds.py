@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keyrelay.kit.errors import ValidationFailed
+from keyrelay.catalog.errors import UNKNOWN_KIND
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def get(name: str) -> ProductKind:
     try:
         return _KINDS[name]
     except KeyError:
-        raise ValidationFailed(f"kind must be one of {', '.join(_KINDS)}", field="kind", choices=list(_KINDS)) from None
+        raise UNKNOWN_KIND(field="kind", choices=list(_KINDS)) from None
 
 
 def all_kinds() -> list[ProductKind]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from keyrelay.catalog import kinds
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
@@ -15,7 +16,7 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 def _slug(value: str) -> str:
     value = value.strip().lower()
     if not SLUG.match(value):
-        raise ValueError("use lower-case letters, digits and single hyphens")
+        raise PydanticCustomError("slug_format", "use lower-case letters, digits and single hyphens")
     return value
 
 
@@ -73,9 +74,9 @@ class ProductIn(BaseModel):
     def _prices_in_order(self) -> ProductIn:
         # supply ≤ MAP ≤ main price: the platform never sells below cost nor undercuts its own MAP.
         if self.supply_price_minor > self.price_minor:
-            raise ValueError("supply_price_minor must not exceed price_minor")
+            raise PydanticCustomError("supply_above_price", "supply_price_minor must not exceed price_minor")
         if self.map_minor > self.price_minor:
-            raise ValueError("the main-site price must not be below the MAP (map_minor)")
+            raise PydanticCustomError("price_below_map", "the main-site price must not be below the MAP (map_minor)")
         if self.map_minor and self.map_minor < self.supply_price_minor:
-            raise ValueError("map_minor must not be below supply_price_minor")
+            raise PydanticCustomError("map_below_supply", "map_minor must not be below supply_price_minor")
         return self

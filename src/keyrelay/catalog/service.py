@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.catalog import kinds
+from keyrelay.catalog import errors, kinds
 from keyrelay.catalog.models import Category
 from keyrelay.catalog.models import Product as Product  # re-exported: the public type of a product
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
 from keyrelay.kit import outbox
-from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 
 
@@ -45,7 +44,7 @@ def list_products(
 def get_category(session: Session, category_id: int) -> Category:
     category = session.get(Category, category_id)
     if category is None:
-        raise NotFound(f"category {category_id} does not exist")
+        raise errors.NOT_FOUND(resource="category", id=category_id)
     return category
 
 
@@ -53,7 +52,7 @@ def get_product(session: Session, product_id: int, *, active_only: bool = False)
     """The product, or ``NotFound`` (also for inactive ones when ``active_only``)."""
     product = session.get(Product, product_id)
     if product is None or (active_only and not product.is_active):
-        raise NotFound(f"product {product_id} does not exist")
+        raise errors.NOT_FOUND(resource="product", id=product_id)
     return product
 
 
@@ -68,7 +67,7 @@ def kinds_of(session: Session, product_ids: Iterable[int]) -> dict[int, str]:
 def get_product_by_slug(session: Session, slug: str) -> Product:
     product = session.scalar(select(Product).where(Product.slug == slug, Product.is_active.is_(True)))
     if product is None:
-        raise NotFound(f"product {slug!r} does not exist")
+        raise errors.SLUG_NOT_FOUND(slug=slug)
     return product
 
 
@@ -129,10 +128,10 @@ def _set_fixed_content(product: Product, data: ProductIn, vault: Vault) -> None:
     if data.fixed_content:
         product.fixed_content = vault.encrypt(data.fixed_content.encode(), fixed_content_aad(product.id))
     if kinds.get(product.kind).needs_fixed_content and not product.fixed_content:
-        raise ValidationFailed("a fixed-content product needs its content", field="fixed_content")
+        raise errors.FIXED_CONTENT_MISSING(field="fixed_content")
 
 
 def _unique_slug(session: Session, model: type[Category] | type[Product], slug: str, exclude_id: int | None = None) -> None:
     existing = session.scalar(select(model.id).where(model.slug == slug))
     if existing is not None and existing != exclude_id:
-        raise Conflict(f"the slug {slug!r} is already used", field="slug")
+        raise errors.SLUG_TAKEN(field="slug", slug=slug)

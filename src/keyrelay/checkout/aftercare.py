@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.catalog import service as catalog
-from keyrelay.checkout import fulfilment
+from keyrelay.checkout import errors, fulfilment
 from keyrelay.checkout.placing import order_to_pay
 from keyrelay.checkout.terms import Terms
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import IllegalTransition, ValidationFailed
+from keyrelay.kit.errors import IllegalTransition
 from keyrelay.ledger import earnings
 from keyrelay.orders import events, rules
 from keyrelay.orders import service as orders
@@ -29,7 +29,7 @@ def refund(session: Session, order: Order, *, actor: str, reason: str, terms: Te
     ``terms`` are given, the order's provider is asked to send the money back.
     """
     if not reason.strip():
-        raise ValidationFailed("say why the order is refunded", field="reason")
+        raise errors.REFUND_REASON_MISSING(field="reason")
     orders.move(session, order, rules.REFUNDED)
     earnings.refund_sale(session, sale_ref=order.number, order_id=order.id, memo=reason[:200])
     product = catalog.get_product(session, order.product_id)

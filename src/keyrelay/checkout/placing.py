@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
-from keyrelay.checkout import fulfilment, policies
+from keyrelay.checkout import errors, fulfilment, policies
 from keyrelay.checkout.settling import settle
 from keyrelay.checkout.terms import Terms
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.channels import Channel
 from keyrelay.distribution.network import Distributor
 from keyrelay.identity.service import normalise_email
-from keyrelay.kit.errors import ValidationFailed
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.orders import events
 from keyrelay.orders import service as orders
@@ -75,7 +74,7 @@ def place_order(session: Session, request: PlaceOrder, *, terms: Terms) -> Order
         buyer_contact=contact,
     )
     if quote.unit_price * request.quantity > MAX_AMOUNT_MINOR:
-        raise ValidationFailed("the order total is too large; order fewer units", field="quantity")
+        raise errors.TOTAL_TOO_LARGE(field="quantity")
     order = orders.open_order(
         session,
         orders.NewOrder(
@@ -123,27 +122,27 @@ def order_to_pay(order: Order) -> OrderToPay:
 def _check_input(request: PlaceOrder) -> None:
     quantity = request.quantity
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise ValidationFailed("quantity must be a whole number of at least 1", field="quantity")
+        raise errors.BAD_QUANTITY(field="quantity")
     if request.query_password and len(request.query_password) > MAX_QUERY_PASSWORD:
-        raise ValidationFailed("query password is too long", field="query_password")
+        raise errors.QUERY_PASSWORD_TOO_LONG(field="query_password")
 
 
 def _provider(request: PlaceOrder, terms: Terms) -> PaymentProvider:
     provider = terms.providers.get(request.payment_provider)
     if provider.requires_account and request.buyer_user_id is None:
-        raise ValidationFailed("sign in to pay from your balance", field="payment_provider")
+        raise errors.SIGN_IN_TO_USE(field="payment_provider")
     return provider
 
 
 def _seller(session: Session, request: PlaceOrder, provider: PaymentProvider) -> Distributor | None:
     if request.seller_id is None:
         if request.wholesale:
-            raise ValidationFailed("only distributors buy wholesale", field="wholesale")
+            raise errors.ONLY_DISTRIBUTORS_BUY_WHOLESALE(field="wholesale")
         return None
     seller = network.get(session, request.seller_id)
     network.require_active(seller)
     if request.wholesale and (request.buyer_user_id != seller.user_id or not provider.pays_from_wallet):
-        raise ValidationFailed("a wholesale purchase is paid from the distributor's own balance", field="payment_provider")
+        raise errors.WHOLESALE_FROM_OWN_WALLET(field="payment_provider")
     return seller
 
 

@@ -14,8 +14,8 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from keyrelay.catalog.service import Product
+from keyrelay.checkout import errors
 from keyrelay.distribution.network import Distributor
-from keyrelay.kit.errors import ValidationFailed
 from keyrelay.orders import service as orders
 
 
@@ -50,11 +50,11 @@ class QuantityLimits:
     def check(self, session: Session, attempt: OrderAttempt) -> None:
         product, quantity = attempt.product, attempt.quantity
         if quantity > product.max_per_order:
-            raise ValidationFailed(f"at most {product.max_per_order} per order", field="quantity")
+            raise errors.OVER_ORDER_LIMIT(field="quantity", max_per_order=product.max_per_order)
         if product.max_per_contact:
             already = orders.contact_quantity_24h(session, contact=attempt.contact, product_id=product.id)
             if already + quantity > product.max_per_contact:
-                raise ValidationFailed(f"at most {product.max_per_contact} per buyer per day ({already} already ordered)", field="quantity")
+                raise errors.OVER_DAILY_LIMIT(field="quantity", max_per_contact=product.max_per_contact, already=already)
 
 
 _POLICIES: list[OrderPolicy] = [QuantityLimits()]

@@ -6,9 +6,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keyrelay.distribution import errors
 from keyrelay.distribution.models import Channel as Channel  # re-exported: the public type of a channel
 from keyrelay.distribution.models import Distributor
-from keyrelay.kit.errors import Conflict, NotFound, ValidationFailed
 
 KINDS = ("subsite", "api", "taobao", "telegram", "website", "other")
 
@@ -49,15 +49,15 @@ def _get_or_create(session: Session, query: Select[tuple[Channel]], new: Channel
 def create(session: Session, distributor: Distributor, *, name: str, kind: str) -> Channel:
     name = name.strip()
     if not 1 <= len(name) <= 60:
-        raise ValidationFailed("channel name must be 1–60 characters", field="name")
+        raise errors.CHANNEL_NAME(field="name")
     if kind not in KINDS or kind == "subsite":
-        raise ValidationFailed(f"kind must be one of {', '.join(k for k in KINDS if k != 'subsite')}", field="kind")
+        raise errors.CHANNEL_KIND(field="kind", choices=[k for k in KINDS if k != "subsite"])
     channel = Channel(distributor_id=distributor.id, name=name, kind=kind)
     try:
         with session.begin_nested():
             session.add(channel)
     except IntegrityError as exc:
-        raise Conflict("you already have a channel with this name", field="name") from exc
+        raise errors.CHANNEL_NAME_TAKEN(field="name") from exc
     return channel
 
 
@@ -69,14 +69,14 @@ def owned(session: Session, distributor: Distributor, channel_id: int) -> Channe
     """A channel of this distributor, or NotFound (never another's)."""
     channel = session.get(Channel, channel_id)
     if channel is None or channel.distributor_id != distributor.id:
-        raise NotFound(f"channel {channel_id} does not exist")
+        raise errors.CHANNEL_NOT_FOUND(resource="channel", id=channel_id)
     if not channel.is_active:
-        raise ValidationFailed("this channel is switched off", field="channel")
+        raise errors.CHANNEL_OFF(field="channel")
     return channel
 
 
 def by_name(session: Session, distributor: Distributor, name: str) -> Channel:
     channel = session.scalar(select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == name))
     if channel is None:
-        raise NotFound(f"channel {name!r} does not exist")
+        raise errors.CHANNEL_NAME_NOT_FOUND(resource="channel", name=name)
     return channel

@@ -12,12 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.distribution import rules
+from keyrelay.distribution import errors, rules
 from keyrelay.distribution.models import Channel, Invite
 from keyrelay.distribution.models import Distributor as Distributor  # re-exported: the public type of a distributor
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from keyrelay.kit.states import move_row
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
@@ -39,21 +38,21 @@ class Actor:
 def for_user(session: Session, user_id: int) -> Distributor:
     found = session.scalar(select(Distributor).where(Distributor.user_id == user_id))
     if found is None:
-        raise NotFound("this account is not a distributor")
+        raise errors.NOT_A_DISTRIBUTOR()
     return found
 
 
 def get(session: Session, distributor_id: int) -> Distributor:
     found = session.get(Distributor, distributor_id)
     if found is None:
-        raise NotFound(f"distributor {distributor_id} does not exist")
+        raise errors.DISTRIBUTOR_NOT_FOUND(resource="distributor", id=distributor_id)
     return found
 
 
 def get_by_slug(session: Session, slug: str) -> Distributor:
     found = session.scalar(select(Distributor).where(Distributor.slug == slug.lower()))
     if found is None:
-        raise NotFound(f"no shop at {slug!r}")
+        raise errors.NO_SHOP(slug=slug)
     return found
 
 
@@ -70,7 +69,7 @@ def visible(session: Session, viewer: Distributor, distributor_id: int) -> Distr
     """A distributor the viewer may see (itself or its downline); others look missing."""
     target = session.get(Distributor, distributor_id)
     if target is None or not in_branch(viewer, target):
-        raise NotFound(f"distributor {distributor_id} does not exist")
+        raise errors.DISTRIBUTOR_NOT_FOUND(resource="distributor", id=distributor_id)
     return target
 
 
@@ -109,18 +108,18 @@ def create_invite(
 ) -> Invite:
     """An invite to join under ``parent_id`` (None: level 1, operator only)."""
     if not 1 <= max_uses <= 1000:
-        raise ValidationFailed("max_uses must be between 1 and 1000", field="max_uses")
+        raise errors.BAD_MAX_USES(field="max_uses")
     if not 1 <= ttl_hours <= 24 * 90:
-        raise ValidationFailed("ttl_hours must be between 1 and 2160", field="ttl_hours")
+        raise errors.BAD_TTL(field="ttl_hours")
     if actor.role != "operator":
         own = for_user(session, actor.user_id)
         if parent_id != own.id:
-            raise Forbidden("distributors invite under themselves only")
+            raise errors.INVITE_OWN_BRANCH()
         if own.status != "active":
-            raise Forbidden("a suspended or unapproved distributor cannot invite")
+            raise errors.INACTIVE_CANNOT_INVITE()
         requires_approval = requires_approval or False
     if parent_id is not None and get(session, parent_id).level >= max_depth:
-        raise ValidationFailed(f"the network is at most {max_depth} levels deep", field="parent_id")
+        raise errors.TOO_DEEP(field="parent_id", max_depth=max_depth)
     invite = Invite(
         code=secrets.token_urlsafe(12),
         distributor_id=parent_id,
@@ -149,17 +148,17 @@ def join(session: Session, request: JoinRequest, *, max_depth: int) -> Distribut
     slug = _check_slug(session, request.slug)
     name = request.name.strip()
     if not 1 <= len(name) <= 80:
-        raise ValidationFailed("shop name must be 1–80 characters", field="name")
+        raise errors.SHOP_NAME(field="name")
     invite = session.scalar(select(Invite).where(Invite.code == request.code.strip()))
     if invite is None:
-        raise NotFound("this invite does not exist")
+        raise errors.INVITE_NOT_FOUND()
     _redeem(session, invite)
     parent = get(session, invite.distributor_id) if invite.distributor_id else None
     level = parent.level + 1 if parent else 1
     if level > max_depth:
-        raise ValidationFailed(f"the network is at most {max_depth} levels deep", field="code")
+        raise errors.TOO_DEEP(field="code", max_depth=max_depth)
     if parent is not None and parent.status != "active":
-        raise Conflict("the inviting distributor is not active")
+        raise errors.INVITER_INACTIVE()
     user = identity.create_user(session, email=request.email, password=request.password, role="distributor", display_name=name)
     distributor = Distributor(
         user_id=user.id,
@@ -175,7 +174,7 @@ def join(session: Session, request: JoinRequest, *, max_depth: int) -> Distribut
         with session.begin_nested():
             session.add(distributor)
     except IntegrityError as exc:  # a concurrent join took the address after _check_slug looked
-        raise Conflict("this shop address is taken", field="slug") from exc
+        raise errors.SLUG_TAKEN(field="slug") from exc
     distributor.path = f"{parent.path if parent else '/'}{distributor.id}/"
     session.add(Channel(distributor_id=distributor.id, name="Sub-site", kind="subsite"))
     record(
@@ -199,15 +198,15 @@ def _redeem(session: Session, invite: Invite) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("this invite has expired or was already used", field="code")
+        raise errors.INVITE_USED(field="code")
 
 
 def _check_slug(session: Session, raw: str) -> str:
     slug = raw.strip().lower()
     if not SLUG.match(slug) or "--" in slug or slug in RESERVED_SLUGS:
-        raise ValidationFailed("shop address: 3–40 lower-case letters, digits or hyphens", field="slug")
+        raise errors.BAD_SLUG(field="slug")
     if session.scalar(select(Distributor.id).where(Distributor.slug == slug)) is not None:
-        raise Conflict("this shop address is taken", field="slug")
+        raise errors.SLUG_TAKEN(field="slug")
     return slug
 
 
@@ -223,7 +222,7 @@ def set_status(session: Session, distributor_id: int, target: str, *, actor: Act
 
 def require_active(distributor: Distributor) -> None:
     if distributor.status != "active":
-        raise Forbidden("this distributor is not active (pending approval or suspended)")
+        raise errors.NOT_ACTIVE()
 
 
 def branch_ids(distributor: Distributor) -> Select[tuple[int]]:
@@ -237,14 +236,14 @@ def update_site(
     """Sub-site settings a distributor controls."""
     name = name.strip()
     if not 1 <= len(name) <= 80:
-        raise ValidationFailed("shop name must be 1–80 characters", field="name")
+        raise errors.SHOP_NAME(field="name")
     if logo_url and not re.match(r"^(https?://|/)[^\s<>\"']{1,490}$", logo_url.strip()):
-        raise ValidationFailed("logo must be an http(s) URL or a path", field="logo_url")
+        raise errors.BAD_LOGO(field="logo_url")
     clean_host = (host or "").strip().lower() or None
     if clean_host and not re.match(r"^(?=.{4,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", clean_host):
-        raise ValidationFailed("host must be a domain name such as shop.example.com", field="host")
+        raise errors.BAD_HOST(field="host")
     if clean_host and session.scalar(select(Distributor.id).where(Distributor.host == clean_host, Distributor.id != distributor.id)):
-        raise Conflict("another shop uses this host name", field="host")
+        raise errors.HOST_TAKEN(field="host")
     distributor.name, distributor.logo_url = name, logo_url.strip()
     distributor.notice, distributor.contact, distributor.host = notice.strip()[:2000], contact.strip()[:200], clean_host
 

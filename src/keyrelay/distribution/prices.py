@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.catalog.service import Product
-from keyrelay.distribution import network
+from keyrelay.distribution import errors, network
 from keyrelay.distribution.models import ChildPrice, Distributor, LevelPrice, RetailPrice
 from keyrelay.distribution.pricing import CHILD_RULES, RULES, Node, ProductPrices, Rule, Split, Step, resolve_chain, split_sale
 from keyrelay.kit import outbox
-from keyrelay.kit.errors import Conflict, ValidationFailed
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
 
 
@@ -120,7 +119,7 @@ def quote(
     cost = steps[-1].cost
     unit = cost if wholesale else retail_price(session, seller, product)
     if unit < cost:
-        raise Conflict("this product is not available here at the moment (retail below cost)", field="product_id")
+        raise errors.NOT_SOLD_HERE(field="product_id")
     self_dealing = _self_dealing(session, seller, buyer_user_id, buyer_contact)
     split = split_sale(
         prices,
@@ -146,9 +145,9 @@ def _self_dealing(session: Session, seller: Distributor, buyer_user_id: int | No
 
 def _check_rule(rule: str, value: int, allowed: tuple[str, ...]) -> None:
     if rule not in allowed:
-        raise ValidationFailed(f"rule must be one of {', '.join(allowed)}", field="rule")
+        raise errors.UNKNOWN_RULE(field="rule", choices=list(allowed))
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_AMOUNT_MINOR:
-        raise ValidationFailed("value must be a non-negative integer (minor units or basis points)", field="value")
+        raise errors.BAD_RULE_VALUE(field="value")
 
 
 def set_level_price(
@@ -157,11 +156,11 @@ def set_level_price(
     """Operator: what a level-``level`` distributor pays (per product, or the level default)."""
     _check_rule(rule, value, RULES)
     if not 1 <= level <= max_depth:
-        raise ValidationFailed(f"level must be between 1 and {max_depth}", field="level")
+        raise errors.BAD_LEVEL(field="level", max_depth=max_depth)
     if product is None and rule == "fixed":
-        raise ValidationFailed("a default rule cannot be a fixed price; use a markup", field="rule")
+        raise errors.DEFAULT_RULE_FIXED(field="rule")
     if product is not None and Rule(rule, value).apply(product.supply_price_minor) < product.supply_price_minor:
-        raise ValidationFailed("a level price may not be below the supply price", field="value")
+        raise errors.LEVEL_BELOW_SUPPLY(field="value")
     row = _upsert(session, LevelPrice, {"level": level, "product_id": product.id if product else None}, rule, value)
     record(
         session,
@@ -181,11 +180,11 @@ def set_child_price(session: Session, parent: Distributor, *, product: Product |
     """A parent sets what its children pay it — never below its own cost."""
     _check_rule(rule, value, CHILD_RULES)
     if product is None and rule == "fixed":
-        raise ValidationFailed("a default rule cannot be a fixed price; use a markup", field="rule")
+        raise errors.DEFAULT_RULE_FIXED(field="rule")
     if product is not None:
         own_cost = cost_steps(session, parent, product)[-1].cost
         if Rule(rule, value).apply(own_cost) < own_cost:
-            raise ValidationFailed(f"your children's price may not be below your own cost ({own_cost})", field="value")
+            raise errors.CHILD_BELOW_OWN_COST(field="value", cost_minor=own_cost)
     row = _upsert(session, ChildPrice, {"parent_id": parent.id, "product_id": product.id if product else None}, rule, value)
     record(
         session,
@@ -204,15 +203,15 @@ def set_child_price(session: Session, parent: Distributor, *, product: Product |
 def set_retail(session: Session, seller: Distributor, product: Product, *, price_minor: int, actor: str) -> RetailPrice:
     """A seller's retail price: not below MAP or its own cost, not above the maximum markup."""
     if isinstance(price_minor, bool) or not isinstance(price_minor, int) or not 0 < price_minor <= MAX_AMOUNT_MINOR:
-        raise ValidationFailed("price must be a positive integer of minor units", field="price_minor")
+        raise errors.BAD_PRICE(field="price_minor")
     prices = product_prices(product)
     cost = cost_steps(session, seller, product)[-1].cost
     if price_minor < prices.map_price:
-        raise ValidationFailed(f"retail may not be below the minimum advertised price ({prices.map_price})", field="price_minor")
+        raise errors.BELOW_MAP(field="price_minor", map_minor=prices.map_price)
     if price_minor < cost:
-        raise ValidationFailed(f"retail may not be below your cost ({cost})", field="price_minor")
+        raise errors.BELOW_COST(field="price_minor", cost_minor=cost)
     if prices.max_retail is not None and price_minor > prices.max_retail:
-        raise ValidationFailed(f"retail may not exceed {prices.max_retail} (maximum markup)", field="price_minor")
+        raise errors.ABOVE_CEILING(field="price_minor", max_retail_minor=prices.max_retail)
     existing = session.scalar(select(RetailPrice).where(RetailPrice.distributor_id == seller.id, RetailPrice.product_id == product.id))
     if existing is None:
         existing = RetailPrice(distributor_id=seller.id, product_id=product.id, price_minor=price_minor)

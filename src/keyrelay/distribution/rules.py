@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from keyrelay.kit.errors import N_, IllegalTransition, define
 from keyrelay.kit.states import StateMachine
+
+ILLEGAL = define(
+    "illegal_transition",
+    IllegalTransition,
+    "a %(current)s distributor cannot become %(target)s",
+    N_("Not possible for a distributor in this state; nothing was changed."),
+)
 
 PENDING, ACTIVE, SUSPENDED = "pending", "active", "suspended"
 
@@ -14,4 +22,5 @@ DISTRIBUTOR = StateMachine(
         ACTIVE: frozenset({SUSPENDED}),
         SUSPENDED: frozenset({ACTIVE}),
     },
+    illegal=ILLEGAL,
 )

@@ -17,11 +17,13 @@ from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.audit.service import record
+from keyrelay.identity import errors
+from keyrelay.identity.errors import ChannelMismatch as ChannelMismatch  # re-exported
+from keyrelay.identity.errors import ScopeMissing as ScopeMissing  # re-exported
+from keyrelay.identity.errors import SignatureRejected as SignatureRejected  # re-exported
 from keyrelay.identity.scopes import SCOPES as SCOPES  # re-exported: older code imports it from here
-from keyrelay.identity.scopes import Scope
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
-from keyrelay.kit.errors import DomainError, NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
 
 MAX_SKEW_SECONDS = 300
@@ -60,27 +62,6 @@ class ApiNonce(Base):
     ts: Mapped[int] = mapped_column(BigInteger)
 
 
-class SignatureRejected(DomainError):
-    """A signed request that fails verification; ``code`` says which check."""
-
-    status, title = 401, "Request signature rejected"
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-
-
-class ScopeMissing(DomainError):
-    code, status, title = "missing_scope", 403, "API key lacks a scope"
-
-    def __init__(self, scope: Scope) -> None:
-        super().__init__(f"this API key needs the {scope.value!r} scope", scope=scope.value)
-
-
-class ChannelMismatch(DomainError):
-    code, status, title = "channel_mismatch", 403, "API key bound to another channel"
-
-
 def sales_channel(bound: int | None, requested: int | None) -> int | None:
     """The channel a sale is attributed to: a key bound to a channel sells there and nowhere else.
 
@@ -90,7 +71,7 @@ def sales_channel(bound: int | None, requested: int | None) -> int | None:
     if bound is None:
         return requested
     if requested is not None and requested != bound:
-        raise ChannelMismatch(f"this API key sells only on channel {bound}", field="channel_id")
+        raise errors.CHANNEL_MISMATCH(field="channel_id", channel_id=bound)
     return bound
 
 
@@ -110,10 +91,10 @@ class NewKey:
 def create(session: Session, *, user_id: int, name: str, scopes: list[str], vault: Vault, channel_id: int | None = None) -> NewKey:
     name = name.strip()
     if not 1 <= len(name) <= 80:
-        raise ValidationFailed("name must be 1–80 characters", field="name")
+        raise errors.KEY_NAME(field="name")
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise ValidationFailed(f"scopes must be a non-empty subset of {', '.join(SCOPES)}", field="scopes")
+        raise errors.KEY_SCOPES(field="scopes", choices=list(SCOPES))
     key_id = f"kr_{secrets.token_hex(10)}"
     secret = f"krsk_{secrets.token_urlsafe(32)}"
     key = ApiKey(
@@ -137,7 +118,7 @@ def list_for(session: Session, user_id: int) -> list[ApiKey]:
 def revoke(session: Session, *, user_id: int, key_id: str) -> ApiKey:
     key = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.user_id == user_id))
     if key is None:
-        raise NotFound(f"API key {key_id} does not exist")
+        raise errors.NOT_FOUND(resource="API key", id=key_id)
     key.revoked = True
     record(session, actor=f"user:{user_id}", action="api_key.revoke", target_type="api_key", target_id=key_id)
     return key
@@ -167,21 +148,21 @@ def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float
     """Check key, skew, signature and nonce (in that order); raise ``SignatureRejected`` with the reason."""
     key = session.scalar(select(ApiKey).where(ApiKey.key_id == request.key_id))
     if key is None:
-        raise SignatureRejected("unknown_key", "no such API key")
+        raise errors.UNKNOWN_KEY()
     if key.revoked:
-        raise SignatureRejected("key_revoked", "this API key was revoked")
+        raise errors.KEY_REVOKED(why="this API key was revoked")
     if not request.timestamp.isdigit() or abs(now - int(request.timestamp)) > MAX_SKEW_SECONDS:
-        raise SignatureRejected("stale_timestamp", f"X-Timestamp must be within {MAX_SKEW_SECONDS} s of the server clock")
+        raise errors.STALE_TIMESTAMP(max_skew_seconds=MAX_SKEW_SECONDS)
     if not 8 <= len(request.nonce) <= 64 or not request.nonce.isprintable():
-        raise SignatureRejected("bad_nonce", "X-Nonce must be 8–64 printable characters")
+        raise errors.BAD_NONCE()
     secret = vault.decrypt(key.secret_ciphertext, secret_aad(key.key_id)).decode()
     message = canonical_request(request.method, request.path_and_query, request.timestamp, request.nonce, request.body)
     if not hmac.compare_digest(sign(secret, message).encode(), request.signature.lower().encode()):
-        raise SignatureRejected("bad_signature", "X-Signature does not match the request")
+        raise errors.BAD_SIGNATURE()
     # Checked last so a forged request cannot burn a legitimate client's nonce.
     values = {"key_id": key.key_id, "nonce": request.nonce, "seen_at": utcnow(), "ts": int(request.timestamp)}
     if insert_or_skip(session, ApiNonce, values, ["key_id", "nonce"]) is None:
-        raise SignatureRejected("replayed_nonce", "this X-Nonce was already used with this key")
+        raise errors.REPLAYED_NONCE()
     _touch(session, key)
     return key
 

@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
+from keyrelay.identity import errors
 from keyrelay.identity.models import User
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
 ROLES = ("operator", "supplier", "distributor", "buyer")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -48,25 +48,25 @@ def normalise_email(email: str) -> str:
     """Lower-case and validate an e-mail address, or raise naming the field."""
     value = email.strip().lower()
     if not EMAIL.match(value) or len(value) > 254:
-        raise ValidationFailed("enter a valid e-mail address", field="email")
+        raise errors.BAD_EMAIL(field="email")
     return value
 
 
 def create_user(session: Session, *, email: str, password: str, role: str, display_name: str = "") -> User:
     """Create an account; e-mail addresses are unique regardless of case."""
     if role not in ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise errors.UNKNOWN_ROLE(field="role", choices=list(ROLES))
     if len(password) < MIN_PASSWORD:
-        raise ValidationFailed(f"password needs at least {MIN_PASSWORD} characters", field="password")
+        raise errors.PASSWORD_TOO_SHORT(field="password", min_length=MIN_PASSWORD)
     address = normalise_email(email)
     if session.scalar(select(func.count()).select_from(User).where(User.email == address)):
-        raise Conflict("an account with this e-mail already exists", field="email")
+        raise errors.EMAIL_TAKEN(field="email")
     user = User(email=address, password_hash=hash_password(password), role=role, display_name=display_name)
     try:
         with session.begin_nested():  # two sign-ups racing for one address: the loser gets 409, not 500
             session.add(user)
     except IntegrityError as exc:
-        raise Conflict("an account with this e-mail already exists", field="email") from exc
+        raise errors.EMAIL_TAKEN(field="email") from exc
     record(session, actor="system", action="user.create", target_type="user", target_id=str(user.id), role=role)
     return user
 
@@ -76,7 +76,7 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        raise Unauthorized("wrong e-mail or password")
+        raise errors.WRONG_CREDENTIALS()
     return user
 
 
@@ -92,25 +92,25 @@ def principal_from_token(token: str, *, secret: bytes) -> Principal:
     try:
         claims = jwt.decode(token, secret, algorithms=[JWT_ALG], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("session expired, sign in again") from exc
+        raise errors.SESSION_EXPIRED() from exc
     except jwt.PyJWTError as exc:
-        raise Unauthorized("invalid token") from exc
+        raise errors.INVALID_TOKEN() from exc
     return Principal(user_id=int(claims["sub"]), role=str(claims.get("role", "")), email=str(claims.get("email", "")))
 
 
 def require_role(principal: Principal | None, *roles: str) -> Principal:
     """Raise unless the caller has one of ``roles``."""
     if principal is None:
-        raise Unauthorized("sign in first")
+        raise errors.SIGN_IN_FIRST(hint="sign in first")
     if principal.role not in roles:
-        raise NotFound("not found")  # do not reveal that the resource exists
+        raise errors.HIDDEN()  # do not reveal that the resource exists
     return principal
 
 
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("no such user")
+        raise errors.USER_NOT_FOUND()
     return user
 
 
@@ -118,7 +118,7 @@ def get_user_by_email(session: Session, email: str) -> User:
     """The account with this e-mail (any case), or ``NotFound``: the console finds people by address."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        raise NotFound("no user has this e-mail address")
+        raise errors.NO_USER_WITH_EMAIL()
     return user
 
 

@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
+from keyrelay.inventory import errors
 from keyrelay.inventory.models import CardKey, ImportBatch
 from keyrelay.inventory.parsing import InvalidLine, KeyFileError, parse_key_text
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import Conflict, OutOfStock, ValidationFailed
 from keyrelay.kit.vault import Vault
 
 INSERT_CHUNK = 5000
@@ -69,11 +69,11 @@ def import_keys(
         parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
     except KeyFileError as exc:
         # A whole-file problem (empty, binary, bad encoding, bad CSV) is the uploader's to fix: 422, not 500.
-        raise ValidationFailed(exc.message, field="file", reason=str(exc.code)) from exc
+        raise errors.KEY_FILE_REJECTED(field="file", why=exc.message, reason=str(exc.code)) from exc
     if parsed.invalid:
-        raise ValidationFailed(
-            f"{len(parsed.invalid)} invalid line(s); nothing was imported",
+        raise errors.INVALID_KEY_LINES(
             field="file",
+            count=len(parsed.invalid),
             invalid=[{"line": bad.line_no, "reason": bad.reason} for bad in parsed.invalid[:100]],
         )
     scope, aad = _scope(product_id), key_aad(product_id)
@@ -125,7 +125,7 @@ def _insert_rows(session: Session, rows: list[dict[str, object]], batch_id: int,
                 progress(min(start + INSERT_CHUNK, len(rows)), len(rows))
     except IntegrityError as exc:
         # Another import of the same keys committed first; ours must not half-land.
-        raise Conflict("some keys were imported concurrently by someone else; retry the import") from exc
+        raise errors.CONCURRENT_IMPORT() from exc
 
 
 def stock_counts(session: Session, product_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -173,7 +173,7 @@ def reserve_keys(session: Session, *, product_id: int, order_id: int, quantity: 
     params = {"order_id": order_id, "product_id": product_id, "quantity": quantity}
     ids = list(session.scalars(text(_RESERVE.format(lock=lock)), params))
     if len(ids) < quantity:
-        raise OutOfStock(f"only {len(ids)} left in stock" if ids else "out of stock", field="quantity")
+        raise (errors.ONLY_SOME_LEFT(field="quantity", available=len(ids)) if ids else errors.SOLD_OUT(field="quantity", available=0))
     outbox.emit(session, "stock.changed", {"product_id": product_id})
     return ids
 
@@ -227,9 +227,7 @@ def reveal_key(session: Session, *, key_id: int, vault: Vault, actor: str, ip: s
     """Decrypt one key for its owner (operator/supplier console), auditing the reveal."""
     row = session.execute(select(CardKey.product_id, CardKey.ciphertext).where(CardKey.id == key_id)).first()
     if row is None:
-        from keyrelay.kit.errors import NotFound
-
-        raise NotFound(f"card key {key_id} does not exist")
+        raise errors.NOT_FOUND(resource="card key", id=key_id)
     record(session, actor=actor, action="key.reveal", target_type="card_key", target_id=str(key_id), ip=ip)
     return RevealedKey(key_id, vault.decrypt(row.ciphertext, key_aad(row.product_id)).decode())
 
@@ -250,7 +248,7 @@ def void_key(session: Session, *, key_id: int, actor: str) -> None:
     """Withdraw an unsold key from sale (e.g. known bad)."""
     result = session.execute(update(CardKey).where(CardKey.id == key_id, CardKey.status == "available").values(status="void"))
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("only an available key can be voided")
+        raise errors.KEY_NOT_VOIDABLE()
     record(session, actor=actor, action="key.void", target_type="card_key", target_id=str(key_id))
 
 

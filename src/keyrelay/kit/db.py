@@ -4,13 +4,19 @@ SQLite allows one writer at a time. A deferred ``BEGIN`` that later writes can
 fail with "database is locked" when two connections upgrade at once, so write
 transactions open with ``BEGIN IMMEDIATE`` (taking the write lock up front and
 waiting on ``busy_timeout``) while reads keep a plain ``BEGIN`` under WAL.
+Within one process the write engine's pool holds a single connection: checking
+it out is a writer's turn, and waiting writers get it handed over at once
+(SQLite's own busy handler polls with growing sleeps, which turns contention
+into multi-second tail latency). The turn starts at a transaction's first
+statement, in the thread that runs it, and ends when the connection is returned
+at commit or rollback — so a unit of work opened in one thread and used in
+another (a FastAPI dependency) never holds the turn while it waits for a thread.
 On PostgreSQL both are ordinary READ COMMITTED transactions; races there are
 settled with row locks and conditional updates in the services.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -61,11 +67,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+WRITER_WAIT_SECONDS = 30
+"""How long a SQLite writer waits for its process's turn: as long as ``busy_timeout`` lets it wait for other processes."""
+
+
 def make_engine(url: str, *, immediate: bool = False, pool_size: int = 10) -> Engine:
-    """An engine for ``url``; on SQLite ``immediate`` makes every transaction a writer."""
+    """An engine for ``url``; on SQLite ``immediate`` makes every transaction a writer, one at a time."""
     if url.startswith("sqlite"):
         # A pool keeps connections open: closing SQLite's last connection forces a WAL checkpoint.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size, max_overflow=pool_size)
+        sizes = {"pool_size": pool_size, "max_overflow": pool_size}
+        if immediate:  # one connection: checking it out is this process's write turn (module docstring)
+            sizes = {"pool_size": 1, "max_overflow": 0, "pool_timeout": WRITER_WAIT_SECONDS}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **sizes)
         event.listen(engine, "connect", _sqlite_pragmas)
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
@@ -82,21 +95,15 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.write_engine = make_engine(url, immediate=True, pool_size=pool_size) if self.is_sqlite else self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._sqlite_writer = threading.Lock()
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception.
 
-        On SQLite, writers of this process queue on a lock first: SQLite's own
-        busy handler polls with growing sleeps, which turns contention into
-        multi-second tail latency; a lock hands the write slot over at once.
+        Nothing is taken before the first statement (no connection, and on
+        SQLite not the writer's turn, see the module docstring).
         """
-        if write and self.is_sqlite:
-            with self._sqlite_writer, self._write() as session, session.begin():
-                yield session
-            return
         with (self._write if write else self._read)() as session, session.begin():
             yield session
 

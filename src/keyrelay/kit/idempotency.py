@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
-from keyrelay.kit.errors import Conflict, DomainError, ValidationFailed
+from keyrelay.kit.errors import BAD_IDEMPOTENCY_KEY, Conflict, DomainError
 from keyrelay.kit.sealed import SealedColumn, register
 from keyrelay.kit.vault import Vault
 
@@ -71,7 +71,7 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 def claim(session: Session, *, owner: str, key: str, fingerprint: str) -> int | Stored:
     """Claim ``key`` for this request: its record id, or the stored response to replay."""
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise ValidationFailed("Idempotency-Key must be 1–255 printable characters", field="Idempotency-Key")
+        raise BAD_IDEMPOTENCY_KEY(field="Idempotency-Key")
     now = utcnow()
     values = {"owner": owner, "key": key, "request_hash": fingerprint, "status": "running", "created_at": now}
     record_id = insert_or_skip(session, IdempotencyRecord, values, ["owner", "key"])

@@ -15,7 +15,11 @@ MAX_AMOUNT_MINOR = 10**15
 
 
 class MoneyError(ValueError):
-    """Raised for amounts that are not exact, non-negative minor-unit values."""
+    """Raised for amounts that are not exact, non-negative minor-unit values; ``code`` says which."""
+
+    def __init__(self, message: str, code: str = "money") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +75,10 @@ def parse_decimal(text: str, currency: str) -> int:
     """Parse a typed decimal such as ``"19.9"`` into minor units exactly, or raise."""
     match = _DECIMAL.match(text)
     if not match:
-        raise MoneyError("enter an amount like 19.99")
+        raise MoneyError("enter an amount like 19.99", "money_format")
     whole, frac = match.group(1), match.group(2) or ""
     exp = exponent(currency)
     if len(frac) > exp:
-        raise MoneyError(f"{currency} has at most {exp} decimal places")
+        raise MoneyError(f"{currency} has at most {exp} decimal places", "money_precision")
     scale: int = 10**exp
     return int(whole) * scale + (int(frac.ljust(exp, "0")) if exp else 0)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 import structlog
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, delete, func, insert, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -90,9 +91,40 @@ class OutboxTask(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+_PENDING = "keyrelay.outbox.pending"
+"""``session.info`` key: events of this transaction not yet written."""
+
+
 def emit(session: Session, topic: str, payload: dict[str, Any]) -> None:
-    """Queue an event; it is visible to the worker only if the caller's transaction commits."""
-    session.add(OutboxEvent(topic=topic, payload=payload))
+    """Queue an event; it is visible to the worker only if the caller's transaction commits.
+
+    Events are written in one multi-row INSERT just before the transaction
+    commits (an order's four or five events cost one statement, not five).
+    Inside a savepoint the row is added at once instead, so rolling the
+    savepoint back takes its events with it.
+    """
+    if session.in_nested_transaction():
+        session.add(OutboxEvent(topic=topic, payload=payload))
+        return
+    session.info.setdefault(_PENDING, []).append({"topic": topic, "payload": payload})
+
+
+def write_pending(session: Session) -> None:
+    """Write this transaction's queued events now (before commit, or before reading the outbox)."""
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.execute(insert(OutboxEvent), pending)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    if not session.in_transaction():  # the whole transaction is gone, and its events with it
+        session.info.pop(_PENDING, None)
 
 
 def publish(session: Session, event: Event) -> None:
@@ -133,6 +165,7 @@ def drain(session: Session, *, limit: int = 100) -> int:
 
 def fan_out(session: Session, *, limit: int = 100) -> int:
     """Give each new event one task per subscriber of its topic; returns how many events."""
+    write_pending(session)
     now = utcnow()
     query = (
         select(OutboxEvent.id, OutboxEvent.topic)

@@ -19,7 +19,20 @@ from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from keyrelay.kit.errors import IllegalTransition
+from keyrelay.kit.errors import N_, ErrorCode, IllegalTransition, define
+
+ILLEGAL = define(
+    "illegal_transition",
+    IllegalTransition,
+    "a %(current)s %(name)s cannot become %(target)s",
+    N_("Not possible in the current state; nothing was changed."),
+)
+RACED = define(
+    "illegal_transition",
+    IllegalTransition,
+    "the %(name)s was changed concurrently",
+    N_("Someone else changed this just now; reload the page."),
+)
 
 
 @dataclass(frozen=True)
@@ -32,10 +45,12 @@ class StateMachine:
     """Every state → the states it may become; a final state maps to an empty set."""
     column: str = "status"
     """The mapped attribute that holds the state."""
-    illegal: str = "a {current} {name} cannot become {target}"
-    """Message of a move the machine forbids (fields: ``name``, ``current``, ``target``)."""
-    raced: str = "the {name} was changed concurrently"
-    """Message when another transaction moved the row first (also ``row``, reloaded, and its ``current`` state)."""
+    illegal: ErrorCode = ILLEGAL
+    """Raised for a move the machine forbids (parameters ``name``, ``current``, ``target``)."""
+    raced: ErrorCode = RACED
+    """Raised when another transaction moved the row first (also ``ref``, and ``current``: the state it now has)."""
+    ref: str = "id"
+    """The attribute that names a row in ``raced`` (e.g. an order's number)."""
 
     @property
     def states(self) -> frozenset[str]:
@@ -47,7 +62,7 @@ class StateMachine:
     def check(self, current: str, target: str) -> None:
         """Raise ``IllegalTransition`` unless ``current → target`` is allowed."""
         if not self.can(current, target):
-            raise IllegalTransition(self.illegal.format(name=self.name, current=current, target=target))
+            raise self.illegal(name=self.name, current=current, target=target)
 
 
 def move_row(session: Session, row: Any, machine: StateMachine, target: str, **values: Any) -> None:
@@ -80,6 +95,6 @@ def move_row(session: Session, row: Any, machine: StateMachine, target: str, **v
     if new is None:
         session.refresh(row)
         now = getattr(row, machine.column)
-        raise IllegalTransition(machine.raced.format(name=machine.name, row=row, current=now, target=target))
+        raise machine.raced(name=machine.name, ref=getattr(row, machine.ref), current=now, target=target)
     for name, value in zip(written, new, strict=True):
         set_committed_value(row, name, value)

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import Conflict
+from keyrelay.ledger import errors
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Account, Hold, Posting, Transaction
 
@@ -108,7 +108,7 @@ def refund_sale(session: Session, *, sale_ref: str, order_id: int, memo: str = "
     """
     sale = session.scalar(select(Transaction).where(Transaction.kind == "sale", Transaction.ref == sale_ref))
     if sale is None:
-        raise Conflict(f"no sale booked for {sale_ref}")
+        raise errors.NO_SALE(ref=sale_ref)
     postings = session.scalars(select(Posting).where(Posting.transaction_id == sale.id).order_by(Posting.id)).all()
     # Lock the holds: the release worker skips locked rows, so a hold cannot be released mid-refund.
     holds = {h.user_id: h for h in session.scalars(select(Hold).where(Hold.order_id == order_id).with_for_update())}

@@ -20,8 +20,8 @@ from keyrelay.audit.service import record
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import insert_or_skip
-from keyrelay.kit.errors import Conflict, InsufficientBalance, ValidationFailed
 from keyrelay.kit.ids import random_code
+from keyrelay.ledger import errors
 from keyrelay.ledger.models import Account as Account  # re-exported: the public type of a ledger account
 from keyrelay.ledger.models import Posting, Transaction
 
@@ -40,14 +40,22 @@ def wallet_code(user_id: int) -> str:
     return f"wallet:user:{user_id}"
 
 
+def pending_code(user_id: int) -> str:
+    return f"pending:user:{user_id}"
+
+
+def withdrawing_code(user_id: int) -> str:
+    return f"withdrawing:user:{user_id}"
+
+
 def pending_account(session: Session, user_id: int, currency: str) -> Account:
     """Earnings still in the settlement hold."""
-    return account(session, f"pending:user:{user_id}", kind="pending", currency=currency, owner_user_id=user_id)
+    return account(session, pending_code(user_id), kind="pending", currency=currency, owner_user_id=user_id)
 
 
 def withdrawing_account(session: Session, user_id: int, currency: str) -> Account:
     """Money locked by open withdrawal requests."""
-    return account(session, f"withdrawing:user:{user_id}", kind="locked", currency=currency, owner_user_id=user_id)
+    return account(session, withdrawing_code(user_id), kind="locked", currency=currency, owner_user_id=user_id)
 
 
 def platform_revenue(session: Session, currency: str) -> Account:
@@ -88,7 +96,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
             _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
     txn_id = insert_or_skip(session, Transaction, {"kind": kind, "ref": ref, "memo": memo, "created_at": utcnow()}, ["kind", "ref"])
     if txn_id is None:
-        raise Conflict(f"{kind} {ref} is already booked")
+        raise errors.ALREADY_BOOKED(kind=kind, ref=ref)
     rows = [
         {"transaction_id": txn_id, "account_id": leg.account.id, "amount_minor": leg.amount, "currency": leg.account.currency}
         for leg in legs
@@ -99,14 +107,14 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
 
 def _check_balanced(legs: Sequence[Leg]) -> None:
     if len(legs) < 2:
-        raise ValidationFailed("a transaction needs at least two postings")
+        raise errors.TOO_FEW_POSTINGS()
     totals: dict[str, int] = defaultdict(int)
     for leg in legs:
         if isinstance(leg.amount, bool) or not isinstance(leg.amount, int):
-            raise ValidationFailed("amounts are integers of minor units")
+            raise errors.NOT_MINOR_UNITS()
         totals[leg.account.currency] += leg.amount
     if any(totals.values()):
-        raise ValidationFailed("postings do not balance")
+        raise errors.UNBALANCED()
 
 
 def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allow_negative: bool = False) -> None:
@@ -120,7 +128,7 @@ def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allo
     )
     new_balance = session.scalar(statement)
     if new_balance is None:
-        raise InsufficientBalance("the wallet balance is too low for this payment")
+        raise errors.BALANCE_TOO_LOW()
     session.expire(wallet_account, ["balance_minor"])
 
 
@@ -173,7 +181,7 @@ def statement(session: Session, account_id: int, *, limit: int = 100) -> list[tu
 def credit_wallet(session: Session, *, user_id: int, amount_minor: int, currency: str, ref: str, memo: str = "") -> int:
     """Operator funds a wallet (until top-ups through gateways land)."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")
+        raise errors.BAD_AMOUNT(field="amount_minor")
     target = wallet(session, user_id, currency)
     funding = account(session, "equity:operator-credit", kind="equity", currency=currency)
     return post(session, kind="topup", ref=ref, legs=[Leg(target, amount_minor), Leg(funding, -amount_minor)], memo=memo)
@@ -218,13 +226,47 @@ class WalletSummary:
     locked: int
 
 
+# --- reads: never create an account, never write -------------------------------------------
+# ``wallet()`` and its siblings get *or create* an account, which only a write may do. Reads use
+# these lookups instead: an account nobody has posted to yet reads as balance 0 and no lines.
+
+STATEMENT_ACCOUNTS = {"available": wallet_code, "pending": pending_code}
+"""The accounts of a user a statement can show, by name, and their codes."""
+
+
+def find_account(session: Session, code: str, currency: str) -> Account | None:
+    """The account ``code`` in ``currency`` if it exists (read-only: nothing is created)."""
+    found: Account | None = session.scalar(select(Account).where(Account.code == code, Account.currency == currency))
+    return found
+
+
+def wallet_balance(session: Session, user_id: int, currency: str) -> int:
+    """What the user can spend or withdraw; 0 before the first posting."""
+    found = find_account(session, wallet_code(user_id), currency)
+    return found.balance_minor if found is not None else 0
+
+
+def _derived(session: Session, code: str, currency: str) -> int:
+    found = find_account(session, code, currency)
+    return balance(session, found.id) if found is not None else 0
+
+
 def wallet_summary(session: Session, user_id: int, currency: str) -> WalletSummary:
+    """A user's three balances, read-only: missing accounts read as 0."""
     return WalletSummary(
         currency=currency,
-        available=wallet(session, user_id, currency).balance_minor,
-        pending=balance(session, pending_account(session, user_id, currency).id),
-        locked=balance(session, withdrawing_account(session, user_id, currency).id),
+        available=wallet_balance(session, user_id, currency),
+        pending=_derived(session, pending_code(user_id), currency),
+        locked=_derived(session, withdrawing_code(user_id), currency),
     )
+
+
+def user_statement(
+    session: Session, user_id: int, currency: str, *, account: str = "available", limit: int = 100
+) -> list[tuple[Transaction, int]]:
+    """Newest lines of a user's ``available`` or ``pending`` account, read-only: none before the first posting."""
+    found = find_account(session, STATEMENT_ACCOUNTS[account](user_id), currency)
+    return statement(session, found.id, limit=limit) if found is not None else []
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
-from keyrelay.kit.errors import NotFound, ValidationFailed
 from keyrelay.kit.states import move_row
-from keyrelay.ledger import rules
+from keyrelay.ledger import errors, rules
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Withdrawal
 
@@ -18,11 +17,11 @@ __all__ = ["Withdrawal", "approve", "get", "list_for", "mark_paid", "reject", "r
 def request(session: Session, *, user_id: int, amount_minor: int, currency: str, payee: str, minimum: int) -> Withdrawal:
     """Lock ``amount`` of the user's available balance for payout."""
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValidationFailed("amount must be a positive integer of minor units", field="amount_minor")
+        raise errors.BAD_AMOUNT(field="amount_minor")
     if amount_minor < minimum:
-        raise ValidationFailed(f"the minimum withdrawal is {minimum} minor units", field="amount_minor")
+        raise errors.BELOW_MINIMUM_WITHDRAWAL(field="amount_minor", minimum_minor=minimum)
     if not payee.strip():
-        raise ValidationFailed("say where the money should go", field="payee")
+        raise errors.PAYEE_MISSING(field="payee")
     item = Withdrawal(user_id=user_id, amount_minor=amount_minor, currency=currency, payee=payee.strip()[:500])
     session.add(item)
     session.flush()
@@ -38,7 +37,7 @@ def request(session: Session, *, user_id: int, amount_minor: int, currency: str,
 def get(session: Session, withdrawal_id: int, *, user_id: int | None = None) -> Withdrawal:
     item = session.get(Withdrawal, withdrawal_id)
     if item is None or (user_id is not None and item.user_id != user_id):
-        raise NotFound(f"withdrawal {withdrawal_id} does not exist")
+        raise errors.NOT_FOUND(resource="withdrawal", id=withdrawal_id)
     return item
 
 
@@ -91,7 +90,7 @@ def mark_paid(
 ) -> Withdrawal:
     """Record that the money left (bank/gateway ``reference``); the locked funds leave the books."""
     if not reference.strip():
-        raise ValidationFailed("enter the payout reference", field="reference")
+        raise errors.REFERENCE_MISSING(field="reference")
     item = get(session, withdrawal_id)
     _move(session, item, "paid", operator_id, reference=reference.strip()[:120])
     locked = ledger.withdrawing_account(session, item.user_id, item.currency)

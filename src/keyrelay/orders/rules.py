@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keyrelay.kit.states import StateMachine
+from keyrelay.orders import errors
 
 PENDING, PAID, DELIVERED, COMPLETED = "pending_payment", "paid", "delivered", "completed"
 EXPIRED, CANCELLED, REFUNDED = "expired", "cancelled", "refunded"
@@ -16,12 +17,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
     REFUNDED: frozenset(),
 }
-ORDER = StateMachine(
-    "order",
-    TRANSITIONS,
-    illegal="an order that is {current} cannot become {target}",
-    raced="order {row.number} changed concurrently (now {current})",
-)
+ORDER = StateMachine("order", TRANSITIONS, illegal=errors.ILLEGAL_MOVE, raced=errors.CHANGED_CONCURRENTLY, ref="number")
 #: States in which an order still holds or has consumed stock (counts toward per-contact limits).
 LIVE = frozenset({PENDING, PAID, DELIVERED, COMPLETED})
 #: States whose keys the buyer may see.

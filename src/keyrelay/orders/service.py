@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from keyrelay.distribution.reach import Reach
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import IllegalTransition, NotFound, ValidationFailed
+from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
 from keyrelay.kit.states import move_row
-from keyrelay.orders import rules
+from keyrelay.orders import errors, rules
 from keyrelay.orders.models import Order as Order  # re-exported: the public type of an order
 from keyrelay.orders.models import OrderEvent
 
@@ -101,7 +102,7 @@ def get_by_number(session: Session, number: str, *, lock: bool = False) -> Order
         query = query.with_for_update()
     order = session.scalar(query)
     if order is None:
-        raise NotFound(f"order {number} does not exist")
+        raise errors.NOT_FOUND(resource="order", id=number)
     return order
 
 
@@ -117,7 +118,7 @@ def contact_quantity_24h(session: Session, *, contact: str, product_id: int) -> 
 def lookup(session: Session, *, number: str, contact: str | None = None, query_password: str | None = None) -> Order:
     """Central lookup. A wrong credential and a missing order look exactly alike."""
     if not contact and not query_password:
-        raise ValidationFailed("give the contact e-mail or the query password", field="contact")
+        raise errors.LOOKUP_NEEDS_CREDENTIAL(field="contact")
     order = session.scalar(select(Order).where(Order.number == number.strip().upper()))
     if query_password:
         ok = verify_password(order.query_password_hash if order else None, query_password)
@@ -127,7 +128,7 @@ def lookup(session: Session, *, number: str, contact: str | None = None, query_p
         # Compare bytes: compare_digest refuses non-ASCII str, and contacts may be internationalised.
         ok = order is not None and hmac.compare_digest(order.contact.encode(), (contact or "").strip().lower().encode())
     if order is None or not ok:
-        raise NotFound(LOOKUP_MISS)
+        raise errors.LOOKUP_MISS()
     return order
 
 
@@ -155,13 +156,33 @@ class OrderFilter:
     needs_attention: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-    seller_ids: Select[tuple[int]] | None = None
-    """Restrict to orders sold by these distributors (a branch): the scoping of every distributor read."""
     distributor_id: int | None = None
+    """Sold by this distributor; one outside the reader's reach is NotFound (see ``readable_by``)."""
     channel_id: int | None = None
+    """Sold through this channel; one outside the reader's reach is NotFound."""
 
 
-def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
+NO_FILTER = OrderFilter()
+
+
+def readable_by(session: Session, reach: Reach, flt: OrderFilter = NO_FILTER) -> Select[tuple[Order]]:
+    """The base query of every order read: the orders ``reach`` may see, narrowed by ``flt``.
+
+    The reach is the only branch restriction there is (``OrderFilter`` has no
+    branch field to forget). A filter naming a distributor or channel outside
+    the reach is NotFound, exactly like an id that does not exist: an empty
+    list would confirm that the id exists somewhere else.
+    """
+    if flt.distributor_id:
+        reach.distributor(session, flt.distributor_id)
+    if flt.channel_id:
+        reach.channel(session, flt.channel_id)
+    query = _filtered(flt)
+    seller_ids = reach.seller_ids()
+    return query if seller_ids is None else query.where(Order.distributor_id.in_(seller_ids))
+
+
+def _filtered(flt: OrderFilter) -> Select[tuple[Order]]:
     query = select(Order)
     if flt.status:
         query = query.where(Order.status == flt.status)
@@ -177,8 +198,6 @@ def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
         query = query.where(Order.created_at >= flt.created_from)
     if flt.created_to:
         query = query.where(Order.created_at < flt.created_to)
-    if flt.seller_ids is not None:
-        query = query.where(Order.distributor_id.in_(flt.seller_ids))
     if flt.distributor_id:
         query = query.where(Order.distributor_id == flt.distributor_id)
     if flt.channel_id:
@@ -186,11 +205,11 @@ def filtered(flt: OrderFilter) -> Select[tuple[Order]]:
     return query
 
 
-def get_scoped(session: Session, number: str, flt: OrderFilter) -> Order:
-    """One order, only if it matches the caller's scope; otherwise it does not exist."""
-    order = session.scalar(filtered(flt).where(Order.number == number.strip().upper()))
+def get_readable(session: Session, reach: Reach, number: str) -> Order:
+    """One order, only if ``reach`` may see it; otherwise it does not exist."""
+    order = session.scalar(readable_by(session, reach).where(Order.number == number.strip().upper()))
     if order is None:
-        raise NotFound(f"order {number} does not exist")
+        raise errors.NOT_FOUND(resource="order", id=number)
     return order
 
 
@@ -206,10 +225,10 @@ class SalesRow:
 SOLD = (rules.DELIVERED, rules.COMPLETED, rules.PAID)
 
 
-def sales_by(session: Session, flt: OrderFilter, *, by: str) -> list[SalesRow]:
-    """Sold orders grouped by ``channel_id`` or ``distributor_id`` (dashboards, reports)."""
+def sales_by(session: Session, reach: Reach, flt: OrderFilter = NO_FILTER, *, by: str) -> list[SalesRow]:
+    """Sold orders in ``reach`` grouped by ``channel_id`` or ``distributor_id`` (dashboards, reports)."""
     column = {"channel": Order.channel_id, "distributor": Order.distributor_id, "product": Order.product_id}[by]
-    sub = filtered(flt).where(Order.status.in_(SOLD)).subquery()
+    sub = readable_by(session, reach, flt).where(Order.status.in_(SOLD)).subquery()
     col = sub.c[column.key]
     query = (
         select(col, func.count(), func.sum(sub.c.quantity), func.sum(sub.c.amount_minor), sub.c.currency)
@@ -219,9 +238,11 @@ def sales_by(session: Session, flt: OrderFilter, *, by: str) -> list[SalesRow]:
     return [SalesRow(k, n, int(u or 0), int(a or 0), c) for k, n, u, a, c in session.execute(query).tuples()]
 
 
-def list_orders(session: Session, flt: OrderFilter, *, limit: int = 50, before_id: int | None = None) -> list[Order]:
-    """Newest first, keyset-paginated by id."""
-    query = filtered(flt).order_by(Order.id.desc()).limit(limit)
+def list_orders(
+    session: Session, reach: Reach, flt: OrderFilter = NO_FILTER, *, limit: int = 50, before_id: int | None = None
+) -> list[Order]:
+    """Orders in ``reach``, newest first, keyset-paginated by id."""
+    query = readable_by(session, reach, flt).order_by(Order.id.desc()).limit(limit)
     if before_id:
         query = query.where(Order.id < before_id)
     return list(session.scalars(query))

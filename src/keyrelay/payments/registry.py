@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from keyrelay.kit.errors import ValidationFailed
+from keyrelay.payments import errors
 from keyrelay.payments.providers.balance import BalanceProvider
 from keyrelay.payments.providers.base import PaymentProvider
 from keyrelay.payments.providers.sandbox import SandboxProvider
@@ -65,9 +65,7 @@ class Registry:
         try:
             return self._by_name[name]
         except KeyError:
-            raise ValidationFailed(
-                f"payment_provider must be one of {', '.join(self._by_name)}", field="payment_provider", choices=self.names()
-            ) from None
+            raise errors.UNKNOWN_PROVIDER(field="payment_provider", choices=self.names()) from None
 
     def gateway(self, name: str) -> PaymentProvider:
         """A provider that sends callbacks; ``KeyError`` for anything else (unknown callbacks are rejected)."""
@@ -95,7 +93,7 @@ class Registry:
         for provider in self._by_name.values():
             if provider.pays_from_wallet:
                 return provider
-        raise ValidationFailed("wallet payments are switched off on this shop", field="payment_provider")
+        raise errors.WALLET_OFF(field="payment_provider")
 
 
 def build(names: Sequence[str], *, production: bool, secrets: ProviderSecrets) -> Registry:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import insert_or_skip
-from keyrelay.kit.errors import Conflict
 from keyrelay.ledger import service as ledger
+from keyrelay.payments import errors
 from keyrelay.payments.models import Payment, PaymentNotification
 from keyrelay.payments.providers.base import InvalidNotification, OrderToPay
 from keyrelay.payments.registry import Registry
@@ -86,7 +86,7 @@ def record_payment(
     }
     payment_id = insert_or_skip(session, Payment, values, ["provider", "provider_ref"])
     if payment_id is None:
-        raise Conflict(f"payment {provider_ref} is already recorded")
+        raise errors.PAYMENT_RECORDED(provider_ref=provider_ref)
     return payment_id
 
 

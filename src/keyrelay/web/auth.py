@@ -25,9 +25,9 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from keyrelay.identity import api_keys
+from keyrelay.identity import errors as identity_errors
 from keyrelay.identity.scopes import Scope
 from keyrelay.identity.service import Principal, get_user, principal_from_token, require_role
-from keyrelay.kit.errors import Forbidden, Unauthorized
 from keyrelay.web.state import state_of
 
 SESSION_COOKIE = "kr_session"
@@ -59,6 +59,17 @@ async def _resolve(request: Request) -> Principal | None:
 
 
 def _signed_principal(request: Request, body: bytes) -> Principal:
+    """Verify a signed request and spend its nonce, in a transaction of its own, committed before the route runs.
+
+    Not in the request's unit of work, on purpose: the nonce must stay spent
+    when the work fails. Were the claim rolled back with a refused request (a
+    payout refused for want of money, say), the captured request could be
+    replayed within the 300 s window — after a top-up, successfully. The route's
+    unit of work is often a read (a plain ``BEGIN`` on SQLite, which must not
+    write), and the caller is resolved before the body is read (``GuardedRoute``),
+    before any unit of work exists. The price is one short transaction per
+    signed request (``bench/RESULTS.md``); folding it into the work is unsafe.
+    """
     st = state_of(request)
     headers = request.headers
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -76,7 +87,7 @@ def _signed_principal(request: Request, body: bytes) -> Principal:
         request.app.state.limiter.check_key(key.key_id)
         user = get_user(session, key.user_id)
         if not user.is_active:
-            raise api_keys.SignatureRejected("key_revoked", "the key's account is disabled")
+            raise identity_errors.KEY_REVOKED(why="the key's account is disabled")
         return Principal(
             user_id=user.id,
             role=user.role,
@@ -109,13 +120,15 @@ class Guard:
         if who is None:
             if self.guests:
                 return None
-            raise Unauthorized("authentication required: send Authorization: Bearer <token> or sign the request with an API key")
+            raise identity_errors.SIGN_IN_FIRST(
+                hint="authentication required: send Authorization: Bearer <token> or sign the request with an API key"
+            )
         if self.roles:
             require_role(who, *self.roles)
         if who.key_id is not None and self.scope is None:
-            raise Forbidden("this is done from a console session, not with an API key")
+            raise identity_errors.CONSOLE_ONLY()
         if self.scope is not None and not who.can(self.scope):
-            raise api_keys.ScopeMissing(self.scope)
+            raise identity_errors.MISSING_SCOPE(scope=self.scope.value)
         return who
 
     async def __call__(self, who: Annotated[Principal | None, Depends(optional_principal)]) -> Principal | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keyrelay.kit.errors import Conflict, ValidationFailed
+from keyrelay.kit.errors import N_, Conflict, ValidationFailed, define
+from keyrelay.kit.errors import NOT_FOUND as NOT_FOUND  # re-exported: missing things share one code
 
 
 class WebhookUrlForbidden(ValidationFailed):
@@ -21,3 +22,14 @@ class EndpointDisabled(Conflict):
 
 class EndpointLimitReached(Conflict):
     code, title = "webhook_endpoint_limit", "Too many webhook endpoints"
+
+
+UNKNOWN_EVENT_TYPES = define(
+    "unknown_event_types", ValidationFailed, "unknown event types %(unknown)s; known: %(known)s", N_("Choose events from the list.")
+)
+DESCRIPTION_TOO_LONG = define(
+    "description_too_long",
+    ValidationFailed,
+    "description must be at most 200 characters",
+    N_("The description must be at most 200 characters."),
+)

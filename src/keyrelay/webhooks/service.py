@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import NotFound, ValidationFailed
 from keyrelay.kit.vault import Vault
-from keyrelay.webhooks import rules, signing, ssrf
+from keyrelay.webhooks import errors, rules, signing, ssrf
 from keyrelay.webhooks.errors import EndpointDisabled, EndpointLimitReached
 from keyrelay.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -51,28 +50,42 @@ class EndpointChanges:
     enabled: bool | None = None
 
 
-def _readable(user_id: int) -> Select[tuple[WebhookEndpoint]]:
+def readable_by(user_id: int) -> Select[tuple[WebhookEndpoint]]:
+    """The base query of every endpoint read: an account's endpoints are its own.
+
+    Not even an upline or the operator reads them (they hold a receiver's URL and
+    signing secret), so the reach of a webhook read is the owning account alone.
+    """
     return select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
 
 
+def deliveries_readable_by(user_id: int) -> Select[tuple[WebhookDelivery, WebhookEndpoint]]:
+    """The base query of every delivery read: deliveries to the account's own endpoints, with the endpoint."""
+    return (
+        select(WebhookDelivery, WebhookEndpoint)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.user_id == user_id)
+    )
+
+
 def _owned(session: Session, user_id: int, public_id: str) -> WebhookEndpoint:
-    found = session.scalar(_readable(user_id).where(WebhookEndpoint.public_id == public_id))
+    found = session.scalar(readable_by(user_id).where(WebhookEndpoint.public_id == public_id))
     if found is None:
-        raise NotFound(f"webhook endpoint {public_id} does not exist")
+        raise errors.NOT_FOUND(resource="webhook endpoint", id=public_id)
     return found
 
 
 def _event_types(values: Sequence[str]) -> list[str]:
     unknown = sorted(set(values) - set(rules.EVENT_TYPES))
     if unknown:
-        raise ValidationFailed(f"unknown event types {', '.join(unknown)}; known: {', '.join(rules.EVENT_TYPES)}", field="events")
+        raise errors.UNKNOWN_EVENT_TYPES(field="events", unknown=", ".join(unknown), known=", ".join(rules.EVENT_TYPES))
     return sorted(set(values))
 
 
 def _description(value: str) -> str:
     value = value.strip()
     if len(value) > 200:
-        raise ValidationFailed("description must be at most 200 characters", field="description")
+        raise errors.DESCRIPTION_TOO_LONG(field="description")
     return value
 
 
@@ -111,15 +124,15 @@ def create_endpoint(
 
 
 def list_endpoints(session: Session, user_id: int) -> list[WebhookEndpoint]:
-    return list(session.scalars(_readable(user_id).order_by(WebhookEndpoint.id)))
+    return list(session.scalars(readable_by(user_id).order_by(WebhookEndpoint.id)))
 
 
 def failing_counts(session: Session, user_id: int) -> dict[int, int]:
     """Per endpoint id of this user: deliveries whose last try failed and that are waiting for a retry."""
     query = (
-        select(WebhookDelivery.endpoint_id, func.count())
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookEndpoint.user_id == user_id, WebhookDelivery.status == rules.FAILED)
+        deliveries_readable_by(user_id)
+        .where(WebhookDelivery.status == rules.FAILED)
+        .with_only_columns(WebhookDelivery.endpoint_id, func.count(), maintain_column_froms=True)
         .group_by(WebhookDelivery.endpoint_id)
     )
     return {endpoint_id: int(n) for endpoint_id, n in session.execute(query).tuples()}
@@ -248,14 +261,9 @@ def get_delivery(session: Session, *, user_id: int, delivery_id: int) -> Deliver
 
 
 def _owned_delivery(session: Session, user_id: int, delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint]:
-    query = (
-        select(WebhookDelivery, WebhookEndpoint)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookDelivery.id == delivery_id, WebhookEndpoint.user_id == user_id)
-    )
-    found = session.execute(query).tuples().first()
+    found = session.execute(deliveries_readable_by(user_id).where(WebhookDelivery.id == delivery_id)).tuples().first()
     if found is None:
-        raise NotFound(f"webhook delivery {delivery_id} does not exist")
+        raise errors.NOT_FOUND(resource="webhook delivery", id=delivery_id)
     return found
 
 

@@ -154,7 +154,10 @@ class AsyncClient:
         channel_id: int | None = None,
         distributor_id: int | None = None,
     ) -> Page[Order]:
-        """One page of your branch's orders, newest first."""
+        """One page of your branch's orders, newest first.
+
+        A ``channel_id`` or ``distributor_id`` outside your branch raises ``NotFoundError``, like one that does not exist.
+        """
         call = _api.list_orders(status=status, before_id=before_id, limit=limit, channel_id=channel_id, distributor_id=distributor_id)
         return await self.send(call)
 

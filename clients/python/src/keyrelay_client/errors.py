@@ -32,6 +32,12 @@ class KeyRelayError(Exception):
         self.request_id = request_id
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The problem's parameters, e.g. ``{"available": 3}`` for ``out_of_stock`` (``*_minor`` members are money)."""
+        standard = {"type", "title", "status", "detail", "code", "errors", "instance"}
+        return {k: v for k, v in self.body.items() if k not in standard}
+
+    @property
     def field_errors(self) -> list[dict[str, str]]:
         """``[{"field": ..., "message": ...}]`` for validation problems."""
         errors = self.body.get("errors")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from keyrelay.catalog import kinds
 from keyrelay.catalog.service import Product
+from keyrelay.checkout import errors
 from keyrelay.checkout.fulfilment.base import Fulfilment
 from keyrelay.checkout.fulfilment.card_keys import CardKeys
 from keyrelay.checkout.fulfilment.fixed_content import FixedContent
 from keyrelay.checkout.fulfilment.manual import ManualDelivery
-from keyrelay.kit.errors import IllegalTransition
 
 _BY_KIND: dict[str, Fulfilment] = {}
 
@@ -36,7 +36,7 @@ def manual_for(product: Product) -> ManualDelivery:
     """The by-hand delivery of ``product``; any other kind cannot be delivered by hand."""
     fulfilment = for_product(product)
     if not isinstance(fulfilment, ManualDelivery):
-        raise IllegalTransition("only manual-delivery orders are delivered by hand")
+        raise errors.NOT_DELIVERED_BY_HAND()
     return fulfilment
 
 

@@ -42,3 +42,16 @@ class Fulfilment(Protocol):
     def reveal(self, session: Session, order: Order, product: Product, *, vault: Vault, actor: str, ip: str) -> list[str]:
         """What the buyer of a delivered order sees, one item per unit or line (audited where secret)."""
         ...
+
+
+class HoldsNothing:
+    """Defaults for kinds without stock: nothing is held at placement, so nothing goes back."""
+
+    def on_placed(self, session: Session, order: Order, product: Product) -> None:
+        return None
+
+    def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
+        return None
+
+    def on_refunded(self, session: Session, order: Order) -> str:
+        return "0 key(s) voided"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
 from keyrelay.catalog.kinds import N_, ProductKind
 from keyrelay.catalog.service import Product
+from keyrelay.checkout.fulfilment.base import HoldsNothing
 from keyrelay.kit.vault import Vault
 from keyrelay.orders.service import Order
 
 
-class FixedContent:
+class FixedContent(HoldsNothing):
     kind = ProductKind(
         name="fixed",
         label=N_("Fixed content (same for everyone)"),
@@ -23,17 +22,8 @@ class FixedContent:
         needs_fixed_content=True,
     )
 
-    def on_placed(self, session: Session, order: Order, product: Product) -> None:
-        return None
-
     def on_paid(self, session: Session, order: Order, product: Product) -> bool:
         return True
-
-    def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
-        return None
-
-    def on_refunded(self, session: Session, order: Order) -> str:
-        return "0 key(s) voided"
 
     def reveal(self, session: Session, order: Order, product: Product, *, vault: Vault, actor: str, ip: str) -> list[str]:
         if not product.fixed_content:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.catalog.kinds import N_, ProductKind
 from keyrelay.catalog.service import Product
+from keyrelay.checkout import errors
+from keyrelay.checkout.fulfilment.base import HoldsNothing
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.errors import ValidationFailed
 from keyrelay.kit.vault import Vault
 from keyrelay.orders import events, rules
 from keyrelay.orders import service as orders
@@ -20,7 +19,7 @@ from keyrelay.orders.service import Order
 MAX_MANUAL_CONTENT = 16 * 1024
 
 
-class ManualDelivery:
+class ManualDelivery(HoldsNothing):
     kind = ProductKind(
         name="manual",
         label=N_("Manual delivery by the operator"),
@@ -30,17 +29,8 @@ class ManualDelivery:
         needs_fixed_content=False,
     )
 
-    def on_placed(self, session: Session, order: Order, product: Product) -> None:
-        return None
-
     def on_paid(self, session: Session, order: Order, product: Product) -> bool:
         return False  # stays paid until the operator delivers
-
-    def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
-        return None
-
-    def on_refunded(self, session: Session, order: Order) -> str:
-        return "0 key(s) voided"
 
     def reveal(self, session: Session, order: Order, product: Product, *, vault: Vault, actor: str, ip: str) -> list[str]:
         if order.manual_content is None:
@@ -51,9 +41,9 @@ class ManualDelivery:
     def deliver(self, session: Session, order: Order, *, content: str, vault: Vault, actor: str) -> None:
         """The operator hands over a paid order's goods (one item per line)."""
         if not content.strip():
-            raise ValidationFailed("enter what the buyer receives", field="content")
+            raise errors.CONTENT_MISSING(field="content")
         if len(content.encode()) > MAX_MANUAL_CONTENT:
-            raise ValidationFailed("content is longer than 16 KiB", field="content")
+            raise errors.CONTENT_TOO_LONG(field="content")
         sealed = vault.encrypt(content.encode(), manual_content_aad(order.id))
         orders.move(session, order, rules.DELIVERED, delivered_at=utcnow(), manual_content=sealed)
         record(session, actor=actor, action="order.deliver_manual", target_type="order", target_id=order.number)

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from keyrelay.kit.errors import ValidationFailed
+from keyrelay.kit.errors import N_
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.service import Account
+from keyrelay.payments import errors
 from keyrelay.payments.providers.base import (
     Acknowledgement,
     InvalidNotification,
@@ -23,14 +24,14 @@ class BalanceProvider:
     """Settles at checkout by debiting the buyer's wallet; a refund's ledger reversal credits it back."""
 
     name = "balance"
-    label = "Account balance"
+    label = N_("Account balance")
     settles_at_checkout = True
     requires_account = True
     pays_from_wallet = True
 
     def payer(self, session: Session, *, currency: str, buyer_user_id: int | None) -> Account:
         if buyer_user_id is None:
-            raise ValidationFailed("sign in to pay from your balance", field="payment_provider")
+            raise errors.SIGN_IN_TO_USE(field="payment_provider")
         return ledger.wallet(session, buyer_user_id, currency)
 
     def checkout_reference(self, order: OrderToPay) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
+from keyrelay.kit.errors import N_
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.service import Account
 from keyrelay.payments.providers.base import (
@@ -42,7 +43,7 @@ class SandboxProvider:
     """A provider whose 'gateway' is a page of this app; its money is make-believe."""
 
     name = "sandbox"
-    label = "Sandbox (test payment)"
+    label = N_("Sandbox (test payment)")
     settles_at_checkout = False
     requires_account = False
     pays_from_wallet = False

@@ -9,10 +9,12 @@ from fastapi.responses import HTMLResponse
 
 from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
+from keyrelay.distribution import reach
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.clock import utcnow
 from keyrelay.orders import service as orders
 from keyrelay.web.console.guard import ConsoleRoute
+from keyrelay.web.console.session import operator
 from keyrelay.web.console.views import page
 from keyrelay.web.state import state_of
 
@@ -27,7 +29,7 @@ def dashboard(request: Request) -> HTMLResponse:
         stats = orders.stats_since(session, today)
         products = catalog.list_products(session, active_only=False)
         stock = inventory.stock_counts(session, [p.id for p in products])
-        attention = orders.list_orders(session, orders.OrderFilter(needs_attention=True), limit=10)
+        attention = orders.list_orders(session, reach.of(session, operator(request)), orders.OrderFilter(needs_attention=True), limit=10)
     low = [
         (p, stock[p.id]["available"])
         for p in products

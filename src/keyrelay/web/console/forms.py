@@ -8,7 +8,7 @@ comes back as ``{field: FieldError}`` for the template to show beside its input.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
 from keyrelay.kit.errors import DomainError
-from keyrelay.kit.money import MoneyError, exponent, parse_decimal
+from keyrelay.kit.money import MoneyError, exponent, format_minor, parse_decimal
 
 FORM_LEVEL = "__all__"
 """Key of problems that concern the whole form (e.g. prices out of order)."""
@@ -27,10 +27,16 @@ MONEY_FIELDS = {"price": "price_minor", "supply_price": "supply_price_minor", "m
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem: ``code`` lets the template word common cases, ``message`` is the English fallback."""
+    """One problem: ``code`` lets the template word common cases, ``message`` is the English fallback.
+
+    A domain error brings ``say`` (its console wording, a msgid) and ``params``
+    (already formatted for people), which the template translates.
+    """
 
     code: str
     message: str
+    say: str = ""
+    params: Mapping[str, object] = field(default_factory=dict)
 
 
 Errors = dict[str, FieldError]
@@ -47,9 +53,28 @@ def from_validation(exc: ValidationError, renames: Mapping[str, str] | None = No
     return errors
 
 
-def from_domain(exc: DomainError) -> Errors:
+def from_domain(exc: DomainError, currency: str = "") -> Errors:
     """A service's typed error, placed on its field when it names one."""
-    return {exc.field or FORM_LEVEL: FieldError(exc.code, exc.detail)}
+    return {exc.field or FORM_LEVEL: field_error(exc, currency)}
+
+
+def field_error(exc: DomainError, currency: str = "") -> FieldError:
+    """The error as a console shows it: its code, its wording and its parameters (money as money)."""
+    return FieldError(exc.code, exc.detail, exc.say, shown_params(exc, currency))
+
+
+def shown_params(exc: DomainError, currency: str = "") -> dict[str, object]:
+    """Parameters for people: ``*_minor`` amounts in the error's (or the page's) currency."""
+    money_in = str(exc.params.get("currency") or currency)
+    shown: dict[str, object] = {}
+    for name, value in exc.params.items():
+        if name.endswith("_minor") and isinstance(value, int) and money_in:
+            shown[name] = format_minor(value, money_in)
+        elif isinstance(value, list | tuple):
+            shown[name] = ", ".join(str(v) for v in value)
+        else:
+            shown[name] = value
+    return shown
 
 
 def checkbox(form: Mapping[str, Any], name: str) -> bool:
@@ -88,7 +113,7 @@ def product_input(form: Mapping[str, Any]) -> tuple[ProductIn | None, Errors]:
             money[schema_field] = parse_decimal(raw, currency)
         except MoneyError as exc:
             money[schema_field] = None
-            errors[name] = FieldError("money", str(exc))
+            errors[name] = FieldError(exc.code, str(exc))
     markup = text(form, "max_markup_bp").strip()
     values: dict[str, Any] = {
         "category_id": text(form, "category_id") or 0,

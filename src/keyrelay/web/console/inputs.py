@@ -32,7 +32,7 @@ def amount(form: Mapping[str, Any], name: str, currency: str, errors: Errors, *,
     try:
         value = parse_decimal(raw, currency)
     except MoneyError as exc:
-        errors[name] = FieldError("money", str(exc))
+        errors[name] = FieldError(exc.code, str(exc))
         return None
     if value > MAX_AMOUNT_MINOR:
         errors[name] = FieldError("less_than_equal", "too large")

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from keyrelay.distribution import reach
+from keyrelay.identity import errors as identity_errors
 from keyrelay.identity import service as identity
 from keyrelay.identity.models import User
 from keyrelay.kit.errors import DomainError, NotFound
 from keyrelay.kit.money import CURRENCY
+from keyrelay.ledger import reading, withdrawals
 from keyrelay.ledger import service as ledger
-from keyrelay.ledger import withdrawals
+from keyrelay.web import codes
 from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
@@ -31,7 +34,8 @@ def _queue_page(request: Request, *, status_code: int = 200, **extra: Any) -> HT
     tab = request.query_params.get("status", "open")
     tab = tab if tab in QUEUES else "open"
     with state_of(request).db.transaction(write=False) as session:
-        items = [item for status in QUEUES[tab] for item in withdrawals.list_for(session, status=status, limit=200)]
+        everyone = reach.of(session, operator(request))
+        items = [item for status in QUEUES[tab] for item in reading.readable_withdrawals(session, everyone, status=status, limit=200)]
         people = _emails(session, {item.user_id for item in items})
     return page(
         request,
@@ -73,7 +77,7 @@ def decide(request: Request, withdrawal_id: inputs.PathId, decision: str, form: 
                 reference = forms.text(form, "reference")
                 item = withdrawals.mark_paid(session, withdrawal_id, operator_id=op, reference=reference, actor=actor, ip=ip)
             else:
-                raise NotFound(f"unknown decision {decision!r}")
+                raise codes.UNKNOWN_DECISION(decision=decision)
             currency = item.currency
     except DomainError as exc:
         if exc.code == "not_found":
@@ -87,11 +91,11 @@ def _find_user(session: Session, who: str) -> User:
     """An id (digits, optionally ``#``-prefixed) or an e-mail address, as operators type them."""
     who = who.strip().removeprefix("#")
     if not who:
-        raise NotFound("enter the user's e-mail or id", field="user")
+        raise codes.USER_MISSING(field="user")
     if who.isdigit():
         found = inputs.parse_id(who)
         if found is None:
-            raise NotFound("no such user", field="user")
+            raise identity_errors.USER_NOT_FOUND(field="user")
         return identity.get_user(session, found)
     return identity.get_user_by_email(session, who)
 
@@ -107,19 +111,13 @@ def statement(request: Request, user: str = "", account: str = "available", curr
         errors = {"currency": forms.FieldError("currency", "use a currency code such as CNY")}
         return page(request, "console/statement.html", status_code=422, section="books", form=form, errors=errors)
     try:
-        # A write transaction: reading a wallet creates its (empty) account rows if they are missing.
-        with st.db.transaction() as session:
+        with st.db.transaction(write=False) as session:
             found = _find_user(session, user)
             summary = ledger.wallet_summary(session, found.id, currency)
-            target = (
-                ledger.wallet(session, found.id, currency)
-                if account == "available"
-                else ledger.pending_account(session, found.id, currency)
-            )
-            lines = ledger.statement(session, target.id, limit=200)
+            lines = ledger.user_statement(session, found.id, currency, account=account, limit=200)
     except NotFound as exc:
         status = 200 if not user.strip() else exc.status
-        errors = {} if not user.strip() else {"user": forms.FieldError(exc.code, exc.detail)}
+        errors = {} if not user.strip() else {"user": forms.field_error(exc)}
         return page(request, "console/statement.html", status_code=status, section="books", form=form, errors=errors)
     return page(
         request,

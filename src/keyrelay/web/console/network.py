@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keyrelay.catalog import service as catalog
-from keyrelay.distribution import network, prices
+from keyrelay.distribution import network, prices, reach
 from keyrelay.distribution.pricing import RULES, Rule
 from keyrelay.identity import service as identity
 from keyrelay.kit.errors import DomainError
@@ -28,9 +28,10 @@ def _tree_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTM
     st = state_of(request)
     shown_invite = inputs.parse_id(request.query_params.get("invite", ""))
     with st.db.transaction(write=False) as session:
-        rows = network.tree(session)
+        everything = reach.of(session, operator(request))
+        rows = everything.downline(session)
         emails = {u.id: u.email for u in identity.list_users(session, role="distributor", limit=5000)}
-        sales = orders.sales_by(session, orders.OrderFilter(), by="distributor")
+        sales = orders.sales_by(session, everything, by="distributor")
         invites = network.recent_invites(session, limit=20)
     extra.setdefault("form", {"max_uses": 1, "ttl_hours": 72})
     extra.setdefault("errors", {})
@@ -110,7 +111,7 @@ def _prices_page(request: Request, *, status_code: int = 200, **extra: Any) -> H
     with st.db.transaction(write=False) as session:
         rules = prices.level_rules(session)
         products = catalog.list_products(session, active_only=False)
-        distributors = network.tree(session)
+        distributors = reach.of(session, operator(request)).downline(session)
     by_id = {p.id: p for p in products}
     # What a product rule comes to, over the product's supply price (level rules are computed over it).
     resolved = {r.id: Rule(r.rule, r.value).apply(by_id[r.product_id].supply_price_minor) for r in rules if r.product_id in by_id}
@@ -177,6 +178,6 @@ def explain(request: Request, distributor_id: str = "", product_id: str = "") ->
     if target_id is None or chosen_product is None:
         return _prices_page(request)
     with state_of(request).db.transaction(write=False) as session:
-        target = network.get(session, target_id)
+        target = reach.of(session, operator(request)).distributor(session, target_id)
         explained = explaining.explain(request, session, target, catalog.get_product(session, chosen_product))
     return _prices_page(request, explained=explained, picked={"distributor_id": target.id, "product_id": explained.product.id})

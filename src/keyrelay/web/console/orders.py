@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from keyrelay import checkout
 from keyrelay.catalog import kinds
 from keyrelay.catalog import service as catalog
+from keyrelay.distribution import reach
 from keyrelay.kit.errors import DomainError
 from keyrelay.orders import rules
 from keyrelay.orders import service as orders
@@ -55,7 +56,7 @@ def order_list(request: Request) -> HTMLResponse:
     """Newest first; "older" pages continue below the last id seen (keyset, stable while orders arrive)."""
     flt, shown, before_id = _filters(request)
     with state_of(request).db.transaction(write=False) as session:
-        rows = orders.list_orders(session, flt, limit=PER_PAGE, before_id=before_id)
+        rows = orders.list_orders(session, reach.of(session, operator(request)), flt, limit=PER_PAGE, before_id=before_id)
         product_list = catalog.list_products(session, active_only=False)
     kept = {k: v for k, v in shown.items() if v}
     older = urlencode({**kept, "before_id": rows[-1].id}) if len(rows) == PER_PAGE else None

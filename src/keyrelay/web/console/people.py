@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from keyrelay.identity import service as identity
 from keyrelay.identity.service import ROLES
-from keyrelay.kit.errors import DomainError, NotFound
+from keyrelay.kit.errors import DomainError
 from keyrelay.kit.money import CURRENCY, MoneyError, parse_decimal
 from keyrelay.ledger import service as ledger
+from keyrelay.web import codes
 from keyrelay.web.console import forms
 from keyrelay.web.console.guard import ConsoleRoute
 from keyrelay.web.console.session import operator
@@ -90,7 +91,7 @@ def _find_user(session: Session, who: str) -> int:
     """An id (digits, optionally ``#``-prefixed) or an e-mail address, as operators type them."""
     who = who.strip().removeprefix("#")
     if not who:
-        raise NotFound("enter the user's e-mail or id", field="user")
+        raise codes.USER_MISSING(field="user")
     user = identity.get_user(session, int(who)) if who.isdigit() else identity.get_user_by_email(session, who)
     return user.id
 
@@ -109,7 +110,7 @@ def credit_wallet(request: Request, form: forms.Posted) -> Response:
     try:
         amount = parse_decimal(forms.text(form, "amount"), currency)
     except MoneyError as exc:
-        errors["amount"] = forms.FieldError("money", str(exc))
+        errors["amount"] = forms.FieldError(exc.code, str(exc))
     if errors:
         return _wallets_page(request, status_code=422, form=form, errors=errors)
     me = operator(request)
@@ -121,6 +122,6 @@ def credit_wallet(request: Request, form: forms.Posted) -> Response:
             )
     except DomainError as exc:
         field = "amount" if exc.field == "amount_minor" else "user"
-        return _wallets_page(request, status_code=exc.status, form=form, errors={field: forms.FieldError(exc.code, exc.detail)})
+        return _wallets_page(request, status_code=exc.status, form=form, errors={field: forms.field_error(exc)})
     query = urlencode({"user_id": user_id, "currency": currency, "amount": amount, "ref": credit.ref})
     return RedirectResponse(f"/admin/wallets?{query}", status_code=303)

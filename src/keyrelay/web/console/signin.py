@@ -7,6 +7,7 @@ from typing import Protocol
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from keyrelay.identity import errors as identity_errors
 from keyrelay.identity import service as identity
 from keyrelay.kit.errors import Unauthorized
 from keyrelay.web.console.session import Area, safe_next, set_session_cookie
@@ -32,7 +33,7 @@ def sign_in(request: Request, area: Area, login_page: LoginPage, *, email: str, 
         return login_page(request, next_path=next_path, email=email, error="rate_limited", status_code=429, retry_after=wait)
     try:
         if len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
-            raise Unauthorized("wrong e-mail or password")  # do not spend argon2 time on megabyte inputs
+            raise identity_errors.WRONG_CREDENTIALS()  # do not spend argon2 time on megabyte inputs
         with st.db.transaction(write=False) as session:
             user = identity.authenticate(session, email=email, password=password)
     except Unauthorized:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from keyrelay.distribution import channels, network
+from keyrelay.distribution import channels, network, reach
 from keyrelay.distribution.models import Distributor
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import DomainError
@@ -53,23 +53,19 @@ def dashboard(request: Request) -> HTMLResponse:
     st = state_of(request)
     today = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
     week = today - timedelta(days=6)
-    # A write transaction: reading a wallet creates its (empty) account rows if they are missing.
-    with st.db.transaction() as session:
+    with st.db.transaction(write=False) as session:
         shop = own(session, request)
+        branch = reach.Reach.branch(shop)
         names = {c.id: c.name for c in channels.list_for(session, shop)}
-        mine = orders.OrderFilter(distributor_id=shop.id, created_from=today)
         sales = _by_channel(
             names,
-            orders.sales_by(session, mine, by="channel"),
-            orders.sales_by(session, orders.OrderFilter(distributor_id=shop.id, created_from=week), by="channel"),
+            orders.sales_by(session, branch, orders.OrderFilter(distributor_id=shop.id, created_from=today), by="channel"),
+            orders.sales_by(session, branch, orders.OrderFilter(distributor_id=shop.id, created_from=week), by="channel"),
         )
-        branch = network.branch_ids(shop)
         downline_today = _downline_total(
-            orders.sales_by(session, orders.OrderFilter(seller_ids=branch, created_from=today), by="distributor"), shop.id
+            orders.sales_by(session, branch, orders.OrderFilter(created_from=today), by="distributor"), shop.id
         )
-        downline_week = _downline_total(
-            orders.sales_by(session, orders.OrderFilter(seller_ids=branch, created_from=week), by="distributor"), shop.id
-        )
+        downline_week = _downline_total(orders.sales_by(session, branch, orders.OrderFilter(created_from=week), by="distributor"), shop.id)
         summary = ledger.wallet_summary(session, me(request).user_id, st.settings.currency)
     return shop_page(
         request,

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from keyrelay.distribution import reach
 from keyrelay.kit.errors import DomainError
+from keyrelay.ledger import reading, withdrawals
 from keyrelay.ledger import service as ledger
-from keyrelay.ledger import withdrawals
 from keyrelay.web.console import forms, inputs, wording
 from keyrelay.web.distributor_console.area import DistributorRoute, me, own, shop_page
 from keyrelay.web.state import state_of
@@ -23,13 +24,11 @@ def _wallet_page(request: Request, *, status_code: int = 200, **extra: Any) -> H
     account = request.query_params.get("account", "available")
     account = account if account in ACCOUNTS else "available"
     user_id, currency = me(request).user_id, st.settings.currency
-    # A write transaction: reading a wallet creates its (empty) account rows if they are missing.
-    with st.db.transaction() as session:
+    with st.db.transaction(write=False) as session:
         shop = own(session, request)
         summary = ledger.wallet_summary(session, user_id, currency)
-        target = ledger.wallet(session, user_id, currency) if account == "available" else ledger.pending_account(session, user_id, currency)
-        lines = ledger.statement(session, target.id, limit=100)
-        requests = withdrawals.list_for(session, user_id=user_id, limit=50)
+        lines = ledger.user_statement(session, user_id, currency, account=account, limit=100)
+        requests = reading.readable_withdrawals(session, reach.Reach.branch(shop), limit=50)
     extra.setdefault("form", {})
     extra.setdefault("errors", {})
     return shop_page(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keyrelay.catalog import service as catalog
-from keyrelay.distribution import network, prices
+from keyrelay.distribution import prices, reach
 from keyrelay.distribution.pricing import CHILD_RULES
 from keyrelay.inventory import service as inventory
 from keyrelay.kit.errors import DomainError
@@ -74,9 +74,10 @@ def explain(request: Request, product_id: inputs.PathId, distributor_id: str = "
     with state_of(request).db.transaction(write=False) as session:
         shop = own(session, request)
         chosen = inputs.parse_id(distributor_id)
-        target = network.visible(session, shop, chosen) if chosen else shop
+        branch = reach.Reach.branch(shop)
+        target = branch.distributor(session, chosen) if chosen else shop
         explained = explaining.explain(request, session, target, catalog.get_product(session, product_id, active_only=True))
-        downline = network.downline(session, shop)
+        downline = branch.downline(session)
     return shop_page(request, "distributor/explain.html", shop, section="prices", explained=explained, downline=downline)
 
 

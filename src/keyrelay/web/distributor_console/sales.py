@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from keyrelay import checkout
 from keyrelay.catalog import service as catalog
-from keyrelay.distribution import channels, network, prices
-from keyrelay.distribution.models import Distributor
+from keyrelay.distribution import channels, network, prices, reach
 from keyrelay.kit.errors import DomainError
 from keyrelay.ledger import service as ledger
 from keyrelay.orders import rules
@@ -27,30 +26,29 @@ PER_PAGE = 50
 STATUSES = tuple(rules.TRANSITIONS)
 
 
-def _scope(shop: Distributor) -> orders.OrderFilter:
-    """Orders sold by me or anyone below me: the only orders a distributor page can reach."""
-    return orders.OrderFilter(seller_ids=network.branch_ids(shop))
+def _filters(request: Request) -> tuple[orders.OrderFilter, dict[str, str], int | None]:
+    """The filter form from the query string; malformed values are ignored, not errors.
 
-
-def _filters(request: Request, shop: Distributor) -> tuple[orders.OrderFilter, dict[str, str], int | None]:
-    """The filter form from the query string; malformed values are ignored, not errors."""
+    A well-formed id outside my branch is not ignored: the list answers 404, as the API does.
+    """
     q = request.query_params
     status = q.get("status", "") if q.get("status", "") in STATUSES else ""
     seller, channel = inputs.parse_id(q.get("distributor_id", "")), inputs.parse_id(q.get("channel_id", ""))
     shown = {"status": status, "distributor_id": str(seller or ""), "channel_id": str(channel or "")}
-    flt = orders.OrderFilter(seller_ids=network.branch_ids(shop), status=status or None, distributor_id=seller, channel_id=channel)
+    flt = orders.OrderFilter(status=status or None, distributor_id=seller, channel_id=channel)
     return flt, shown, inputs.parse_id(q.get("before_id", ""))
 
 
 @router.get("/orders", response_class=HTMLResponse)
 def order_list(request: Request) -> HTMLResponse:
     """Newest first; "older" continues below the last id seen (keyset paging, stable while orders arrive)."""
+    flt, shown, before_id = _filters(request)
     with state_of(request).db.transaction(write=False) as session:
         shop = own(session, request)
-        flt, shown, before_id = _filters(request, shop)
-        rows = orders.list_orders(session, flt, limit=PER_PAGE, before_id=before_id)
-        downline = network.downline(session, shop)
-        mine = channels.list_for(session, shop)
+        mine = reach.Reach.branch(shop)
+        rows = orders.list_orders(session, mine, flt, limit=PER_PAGE, before_id=before_id)
+        downline = mine.downline(session)
+        own_channels = channels.list_for(session, shop)
     kept = {k: v for k, v in shown.items() if v}
     return shop_page(
         request,
@@ -62,7 +60,7 @@ def order_list(request: Request) -> HTMLResponse:
         statuses=STATUSES,
         sellers=[shop, *downline],
         names={d.id: d.name for d in [shop, *downline]},
-        channels=mine,
+        channels=own_channels,
         filter_query=urlencode(kept),
         older_query=urlencode({**kept, "before_id": rows[-1].id}) if len(rows) == PER_PAGE else None,
         paged=before_id is not None,
@@ -77,7 +75,7 @@ def _my_shares(order: Order, user_id: int) -> int:
 
 def _detail(request: Request, session: Session, number: str, **extra: Any) -> HTMLResponse:
     shop = own(session, request)
-    order = orders.get_scoped(session, number, _scope(shop))
+    order = orders.get_readable(session, reach.Reach.branch(shop), number)
     who = me(request)
     seller = network.get(session, order.distributor_id) if order.distributor_id else None
     return shop_page(
@@ -108,7 +106,7 @@ def reveal_keys(request: Request, number: str) -> HTMLResponse:
     st = state_of(request)
     with st.db.transaction() as session:
         shop = own(session, request)
-        order = orders.get_scoped(session, number, _scope(shop))
+        order = orders.get_readable(session, reach.Reach.branch(shop), number)
         who = me(request)
         revealed: list[str] = []
         if order.buyer_user_id == who.user_id and order.sale_mode == "wholesale":
@@ -120,12 +118,11 @@ def reveal_keys(request: Request, number: str) -> HTMLResponse:
 
 def _buy_page(request: Request, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
     st = state_of(request)
-    # A write transaction: reading a wallet creates its (empty) account row if it is missing.
-    with st.db.transaction() as session:
+    with st.db.transaction(write=False) as session:
         shop = own(session, request)
         offers = prices.offers(session, shop, catalog.list_products(session))
         mine = channels.list_for(session, shop)
-        balance = ledger.wallet(session, me(request).user_id, st.settings.currency).balance_minor
+        balance = ledger.wallet_balance(session, me(request).user_id, st.settings.currency)
     extra.setdefault("form", {"quantity": "1"})
     extra.setdefault("errors", {})
     return shop_page(
@@ -164,7 +161,7 @@ def buy(request: Request, form: forms.Posted) -> HTMLResponse:
     quantity = inputs.whole(form, "quantity", errors, default=0)
     declared = inputs.amount(form, "declared_retail", st.settings.currency, errors, required=False)
     if product_id is None and "product_id" not in errors:
-        errors["product_id"] = forms.FieldError("missing", "choose a product")
+        errors["product_id"] = forms.FieldError("choose_product", "choose a product")
     if errors:
         return _buy_page(request, status_code=422, form=form, errors=errors)
     assert product_id is not None
@@ -183,7 +180,7 @@ def buy(request: Request, form: forms.Posted) -> HTMLResponse:
             )
             order = checkout.buy_wholesale(session, purchase, terms=st.terms)
             content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=who.actor, ip=client_ip(request))
-            balance = ledger.wallet(session, who.user_id, order.currency).balance_minor
+            balance = ledger.wallet_balance(session, who.user_id, order.currency)
     except DomainError as exc:
         return _buy_page(request, status_code=exc.status, form=form, errors=_purchase_errors(request, exc, st.settings.currency))
     return shop_page(request, "distributor/bought.html", shop, section="buy", secret=True, order=order, keys=content.items, balance=balance)

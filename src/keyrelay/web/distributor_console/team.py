@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from keyrelay.distribution import channels, network
+from keyrelay.distribution import channels, network, reach
 from keyrelay.kit.errors import DomainError
 from keyrelay.orders import service as orders
 from keyrelay.web.console import forms, inputs, wording
@@ -24,8 +24,9 @@ def _network_page(request: Request, *, status_code: int = 200, **extra: Any) -> 
     shown = inputs.parse_id(request.query_params.get("invite", ""))
     with st.db.transaction(write=False) as session:
         shop = own(session, request)
-        downline = network.downline(session, shop)
-        sales = orders.sales_by(session, orders.OrderFilter(seller_ids=network.branch_ids(shop)), by="distributor")
+        branch = reach.Reach.branch(shop)
+        downline = branch.downline(session)
+        sales = orders.sales_by(session, branch, by="distributor")
         invites = network.invites_under(session, shop)
     extra.setdefault("form", {"max_uses": 1, "ttl_hours": 72})
     extra.setdefault("errors", {})
@@ -86,7 +87,7 @@ def _channels_page(request: Request, *, status_code: int = 200, **extra: Any) ->
     with state_of(request).db.transaction(write=False) as session:
         shop = own(session, request)
         rows = channels.list_for(session, shop)
-        sales = orders.sales_by(session, orders.OrderFilter(distributor_id=shop.id), by="channel")
+        sales = orders.sales_by(session, reach.Reach.branch(shop), orders.OrderFilter(distributor_id=shop.id), by="channel")
     extra.setdefault("form", {"kind": "other"})
     extra.setdefault("errors", {})
     return shop_page(

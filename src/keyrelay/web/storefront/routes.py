@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from keyrelay import checkout
 from keyrelay.catalog import service as catalog
+from keyrelay.checkout import errors as checkout_errors
 from keyrelay.distribution import network, prices
 from keyrelay.distribution.models import Distributor
 from keyrelay.inventory import service as inventory
-from keyrelay.kit.errors import DomainError, NotFound, ValidationFailed
+from keyrelay.kit.errors import DomainError, NotFound
+from keyrelay.orders import errors as order_errors
 from keyrelay.orders import service as orders
 from keyrelay.web.api.v1.orders import check_lookup_throttle
 from keyrelay.web.pages import render
@@ -171,16 +173,17 @@ def _guest_provider(request: Request, chosen: str) -> str:
     """The provider a guest picked, or the only one offered; none offered is a readable refusal."""
     offered = [p.name for p in state_of(request).providers.for_buyer(signed_in=False)]
     if not offered:
-        raise ValidationFailed("this shop takes no guest payments at the moment", field="payment_provider")
+        raise checkout_errors.NO_GUEST_PAYMENTS(field="payment_provider")
     return chosen if chosen else offered[0]
 
 
+# A GET in a write transaction on purpose: showing the buyer's keys writes the audited reveal.
 @router.get("/orders/{number}", response_class=HTMLResponse)
 def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
     """The buyer's order: status, keys once delivered, timeline."""
     st = state_of(request)
     if not orders.check_access_token(number.upper(), t, st.link_secret):
-        raise NotFound(orders.LOOKUP_MISS)
+        raise order_errors.LOOKUP_MISS()
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
         content = checkout.delivered_content(session, order, vault=st.settings.vault, actor=f"buyer:{order.number}", ip=client_ip(request))
@@ -206,7 +209,7 @@ def order_page(request: Request, number: str, t: str = "") -> HTMLResponse:
 def cancel_order(request: Request, number: str, t: Annotated[str, Form()]) -> Response:
     st = state_of(request)
     if not orders.check_access_token(number.upper(), t, st.link_secret):
-        raise NotFound(orders.LOOKUP_MISS)
+        raise order_errors.LOOKUP_MISS()
     with st.db.transaction() as session:
         checkout.cancel(session, orders.get_by_number(session, number), actor="buyer")
     return RedirectResponse(f"/orders/{number}?t={t}", status_code=303)

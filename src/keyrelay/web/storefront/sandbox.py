@@ -20,9 +20,9 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from keyrelay import checkout
-from keyrelay.kit.errors import NotFound
 from keyrelay.orders import service as orders
 from keyrelay.payments.providers.sandbox import SandboxProvider
+from keyrelay.web import codes
 from keyrelay.web.pages import render
 from keyrelay.web.state import AppState, state_of
 
@@ -50,7 +50,7 @@ def sandbox_pay(
     st = state_of(request)
     sandbox = st.providers.sandbox()
     if sandbox is None:
-        raise NotFound("no such page")
+        raise codes.NO_SUCH_PAGE()
     with st.db.transaction(write=False) as session:
         to_pay = checkout.order_to_pay(orders.get_by_number(session, number))
     if action == "pay":

@@ -8,6 +8,7 @@ from keyrelay.identity import service as identity
 from keyrelay.web.api.v1.schemas import RegisterIn, TokenIn, TokenOut, UserOut
 from keyrelay.web.auth import GuardedRoute, Reader
 from keyrelay.web.state import client_ip, state_of
+from keyrelay.web.uow import ReadSession, WriteSession
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
@@ -27,16 +28,14 @@ def issue_token(body: TokenIn, request: Request) -> TokenOut:
 
 
 @router.post("/register", response_model=UserOut, status_code=201)
-def register(body: RegisterIn, request: Request) -> UserOut:
+def register(body: RegisterIn, session: WriteSession) -> UserOut:
     """Create a buyer account (buyers may also check out as guests)."""
-    with state_of(request).db.transaction() as session:
-        user = identity.create_user(session, email=body.email, password=body.password, role="buyer")
-        return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)
+    user = identity.create_user(session, email=body.email, password=body.password, role="buyer")
+    return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)
 
 
 @router.get("/me", response_model=UserOut)
-def me(who: Reader, request: Request) -> UserOut:
+def me(who: Reader, session: ReadSession) -> UserOut:
     """The signed-in user (or the API key's owner): id, e-mail, role."""
-    with state_of(request).db.transaction(write=False) as session:
-        user = identity.get_user(session, who.user_id)
-        return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)
+    user = identity.get_user(session, who.user_id)
+    return UserOut(id=user.id, email=user.email, role=user.role, display_name=user.display_name)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request
 
 from keyrelay import checkout
 from keyrelay.catalog import service as catalog
-from keyrelay.distribution import network, prices
+from keyrelay.distribution import network, prices, reach
+from keyrelay.ledger import reading, withdrawals
 from keyrelay.ledger import service as ledger
-from keyrelay.ledger import withdrawals
 from keyrelay.orders import service as orders
+from keyrelay.web import codes
 from keyrelay.web.api.v1.distributor import explain_out
 from keyrelay.web.api.v1.network_schemas import (
     AccountBalanceOut,
@@ -33,29 +34,28 @@ from keyrelay.web.api.v1.network_schemas import (
 from keyrelay.web.api.v1.schemas import OrderOut
 from keyrelay.web.auth import GuardedRoute, Operator
 from keyrelay.web.state import base_url, client_ip, state_of
+from keyrelay.web.uow import ReadSession, WriteSession
 
 router = APIRouter(prefix="/admin", tags=["admin network"], route_class=GuardedRoute)
 public = APIRouter(tags=["distributor"], route_class=GuardedRoute)
 
 
 @public.post("/join", response_model=DistributorOut, status_code=201)
-def join(body: JoinIn, request: Request) -> DistributorOut:
+def join(body: JoinIn, request: Request, session: WriteSession) -> DistributorOut:
     """Redeem an invite: creates the distributor account (pending if the invite needs approval)."""
     st = state_of(request)
-    with st.db.transaction() as session:
-        joined = network.join(
-            session,
-            network.JoinRequest(code=body.code, email=body.email, password=body.password, name=body.name, slug=body.slug),
-            max_depth=st.settings.distribution_max_depth,
-        )
-        return DistributorOut.of(joined)
+    joined = network.join(
+        session,
+        network.JoinRequest(code=body.code, email=body.email, password=body.password, name=body.name, slug=body.slug),
+        max_depth=st.settings.distribution_max_depth,
+    )
+    return DistributorOut.of(joined)
 
 
 @router.get("/distributors", response_model=list[DistributorOut])
-def tree(who: Operator, request: Request) -> list[DistributorOut]:
+def tree(who: Operator, session: ReadSession) -> list[DistributorOut]:
     """The whole network, parents before children."""
-    with state_of(request).db.transaction(write=False) as session:
-        return [DistributorOut.of(d) for d in network.tree(session)]
+    return [DistributorOut.of(d) for d in reach.of(session, who).downline(session)]
 
 
 @router.post("/distributors/{distributor_id}/{action}", response_model=DistributorOut)
@@ -65,68 +65,61 @@ def change_status(
     """approve (pending → active), suspend (stops its sub-site and purchases at once), reinstate."""
     target = {"approve": "active", "reinstate": "active", "suspend": "suspended"}.get(action)
     if target is None:
-        from keyrelay.kit.errors import NotFound
-
-        raise NotFound(f"unknown action {action!r}")
+        raise codes.UNKNOWN_ACTION(action=action)
     with state_of(request).db.transaction() as session:
         changed = network.set_status(session, distributor_id, target, actor=network.Actor(who.user_id, who.role), reason=body.reason)
         return DistributorOut.of(changed)
 
 
 @router.post("/invites", response_model=InviteOut, status_code=201)
-def create_invite(body: AdminInviteIn, who: Operator, request: Request) -> InviteOut:
+def create_invite(body: AdminInviteIn, who: Operator, request: Request, session: WriteSession) -> InviteOut:
     """An invite link for a level-1 distributor, or one under ``parent_id``."""
     st = state_of(request)
-    with st.db.transaction() as session:
-        invite = network.create_invite(
-            session,
-            network.Actor(who.user_id, who.role),
-            parent_id=body.parent_id,
-            max_uses=body.max_uses,
-            ttl_hours=body.ttl_hours,
-            requires_approval=body.requires_approval,
-            max_depth=st.settings.distribution_max_depth,
-        )
-        return InviteOut.of(invite, base_url(request))
+    invite = network.create_invite(
+        session,
+        network.Actor(who.user_id, who.role),
+        parent_id=body.parent_id,
+        max_uses=body.max_uses,
+        ttl_hours=body.ttl_hours,
+        requires_approval=body.requires_approval,
+        max_depth=st.settings.distribution_max_depth,
+    )
+    return InviteOut.of(invite, base_url(request))
 
 
 @router.get("/level-prices", response_model=list[PriceRuleOut])
-def list_level_prices(who: Operator, request: Request) -> list[PriceRuleOut]:
+def list_level_prices(who: Operator, session: ReadSession) -> list[PriceRuleOut]:
     """What each distributor level pays the platform (per product and defaults)."""
-    with state_of(request).db.transaction(write=False) as session:
-        return [PriceRuleOut(level=r.level, product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.level_rules(session)]
+    return [PriceRuleOut(level=r.level, product_id=r.product_id, rule=r.rule, value=r.value) for r in prices.level_rules(session)]
 
 
 @router.put("/level-prices", response_model=PriceRuleOut)
-def set_level_price(body: LevelPriceIn, who: Operator, request: Request) -> PriceRuleOut:
+def set_level_price(body: LevelPriceIn, who: Operator, request: Request, session: WriteSession) -> PriceRuleOut:
     """What a level-k distributor pays the platform (per product, or the level's default markup)."""
     st = state_of(request)
-    with st.db.transaction() as session:
-        product = catalog.get_product(session, body.product_id) if body.product_id else None
-        row = prices.set_level_price(
-            session,
-            level=body.level,
-            product=product,
-            rule=body.rule,
-            value=body.value,
-            max_depth=st.settings.distribution_max_depth,
-            actor=who.actor,
-        )
-        return PriceRuleOut(level=row.level, product_id=row.product_id, rule=row.rule, value=row.value)
+    product = catalog.get_product(session, body.product_id) if body.product_id else None
+    row = prices.set_level_price(
+        session,
+        level=body.level,
+        product=product,
+        rule=body.rule,
+        value=body.value,
+        max_depth=st.settings.distribution_max_depth,
+        actor=who.actor,
+    )
+    return PriceRuleOut(level=row.level, product_id=row.product_id, rule=row.rule, value=row.value)
 
 
 @router.get("/prices/explain", response_model=ExplainOut)
-def explain(who: Operator, request: Request, distributor_id: int, product_id: int) -> ExplainOut:
+def explain(who: Operator, session: ReadSession, distributor_id: int, product_id: int) -> ExplainOut:
     """The price chain of one product for one distributor: who pays and earns what per unit."""
-    with state_of(request).db.transaction(write=False) as session:
-        return explain_out(session, network.get(session, distributor_id), product_id)
+    return explain_out(session, reach.of(session, who).distributor(session, distributor_id), product_id)
 
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
-def withdrawal_queue(who: Operator, request: Request, status: str | None = "requested") -> list[WithdrawalOut]:
+def withdrawal_queue(who: Operator, session: ReadSession, status: str | None = "requested") -> list[WithdrawalOut]:
     """Payout requests to decide (``status`` empty: all)."""
-    with state_of(request).db.transaction(write=False) as session:
-        return [WithdrawalOut.of(w) for w in withdrawals.list_for(session, status=status or None)]
+    return [WithdrawalOut.of(w) for w in reading.readable_withdrawals(session, reach.of(session, who), status=status or None)]
 
 
 @router.post("/withdrawals/{withdrawal_id}/{decision}", response_model=WithdrawalOut)
@@ -141,49 +134,41 @@ def decide_withdrawal(withdrawal_id: int, decision: str, body: WithdrawalDecisio
         elif decision == "paid":
             item = withdrawals.mark_paid(session, withdrawal_id, operator_id=op, reference=body.reference, actor=actor, ip=ip)
         else:
-            from keyrelay.kit.errors import NotFound
-
-            raise NotFound(f"unknown decision {decision!r}")
+            raise codes.UNKNOWN_DECISION(decision=decision)
         return WithdrawalOut.of(item)
 
 
 @router.get("/accounts/{user_id}", response_model=WalletSummaryOut)
-def account_summary(user_id: int, who: Operator, request: Request, currency: str = "CNY") -> WalletSummaryOut:
+def account_summary(user_id: int, who: Operator, session: ReadSession, currency: str = "CNY") -> WalletSummaryOut:
     """A user's available, pending and locked money in one currency."""
-    with state_of(request).db.transaction() as session:
-        s = ledger.wallet_summary(session, user_id, currency.upper())
-        return WalletSummaryOut(currency=s.currency, available_minor=s.available, pending_minor=s.pending, locked_minor=s.locked)
+    s = ledger.wallet_summary(session, user_id, currency.upper())
+    return WalletSummaryOut(currency=s.currency, available_minor=s.available, pending_minor=s.pending, locked_minor=s.locked)
 
 
 @router.get("/accounts/{user_id}/statement", response_model=list[StatementLineOut])
 def account_statement(
     user_id: int,
     who: Operator,
-    request: Request,
+    session: ReadSession,
     currency: str = "CNY",
     account: Annotated[str, Query(pattern="^(available|pending)$")] = "available",
 ) -> list[StatementLineOut]:
     """Ledger lines of a user's available or pending account."""
-    with state_of(request).db.transaction() as session:
-        cur = currency.upper()
-        target = ledger.wallet(session, user_id, cur) if account == "available" else ledger.pending_account(session, user_id, cur)
-        return [
-            StatementLineOut(transaction_id=t.id, kind=t.kind, ref=t.ref, memo=t.memo, amount_minor=amount, at=t.created_at)
-            for t, amount in ledger.statement(session, target.id)
-        ]
+    return [
+        StatementLineOut(transaction_id=t.id, kind=t.kind, ref=t.ref, memo=t.memo, amount_minor=amount, at=t.created_at)
+        for t, amount in ledger.user_statement(session, user_id, currency.upper(), account=account)
+    ]
 
 
 @router.get("/ledger/accounts", response_model=list[AccountBalanceOut])
-def trial_balance(who: Operator, request: Request) -> list[AccountBalanceOut]:
+def trial_balance(who: Operator, session: ReadSession) -> list[AccountBalanceOut]:
     """Reconciliation: every account's balance derived from its postings; they sum to zero per currency."""
-    with state_of(request).db.transaction(write=False) as session:
-        return [AccountBalanceOut(**asdict(row)) for row in ledger.trial_balance(session)]
+    return [AccountBalanceOut(**asdict(row)) for row in ledger.trial_balance(session)]
 
 
 @router.post("/orders/{number}/refund", response_model=OrderOut)
-def refund_order(number: str, body: RefundIn, who: Operator, request: Request) -> OrderOut:
+def refund_order(number: str, body: RefundIn, who: Operator, request: Request, session: WriteSession) -> OrderOut:
     """Refund a paid order: the whole split is reversed, uplines included."""
-    with state_of(request).db.transaction() as session:
-        order = orders.get_by_number(session, number)
-        checkout.refund(session, order, actor=who.actor, reason=body.reason, terms=state_of(request).terms)
-        return OrderOut.of(order)
+    order = orders.get_by_number(session, number)
+    checkout.refund(session, order, actor=who.actor, reason=body.reason, terms=state_of(request).terms)
+    return OrderOut.of(order)

@@ -9,7 +9,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyrelay import checkout
-from keyrelay.kit.errors import NotFound, TooManyRequests
+from keyrelay.kit.errors import TooManyRequests
+from keyrelay.orders import errors as order_errors
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
@@ -61,12 +62,13 @@ def detail(session: Session, st: AppState, order: Order, *, actor: str, ip: str)
     return OrderDetail(order=OrderOut.of(order), keys=content.items, timeline=events)
 
 
+# A GET in a write transaction on purpose: every reveal of a delivered key writes an audit row.
 @router.get("/{number}", response_model=OrderDetail)
 def get_order(number: str, token: Token, request: Request) -> OrderDetail:
     """Read an order (and its keys once delivered) with its access token."""
     st = state_of(request)
     if not orders.check_access_token(number.upper(), token, st.link_secret):
-        raise NotFound(orders.LOOKUP_MISS)
+        raise order_errors.LOOKUP_MISS()
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
         return detail(session, st, order, actor=f"buyer:{order.number}", ip=client_ip(request))
@@ -95,7 +97,7 @@ def cancel_order(number: str, token: Token, request: Request) -> OrderOut:
     """Abandon an unpaid order; its keys return to stock at once."""
     st = state_of(request)
     if not orders.check_access_token(number.upper(), token, st.link_secret):
-        raise NotFound(orders.LOOKUP_MISS)
+        raise order_errors.LOOKUP_MISS()
     with st.db.transaction() as session:
         order = orders.get_by_number(session, number)
         checkout.cancel(session, order, actor="buyer")

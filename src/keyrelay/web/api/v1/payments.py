@@ -7,14 +7,15 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from keyrelay import checkout
-from keyrelay.kit.errors import NotFound
+from keyrelay.web import codes
 from keyrelay.web.auth import GuardedRoute, OptionalReader
 from keyrelay.web.state import client_ip, state_of
 
 router = APIRouter(prefix="/payments", tags=["payments"], route_class=GuardedRoute)
 
 
-# Two routes rather than one with two methods: each needs its own OpenAPI operationId.
+# Two routes rather than one with two methods: each needs its own OpenAPI operationId. The GET
+# writes on purpose: gateways such as 易支付 deliver their notification as a GET.
 @router.get("/{provider}/notify", response_class=PlainTextResponse)
 @router.post("/{provider}/notify", response_class=PlainTextResponse)
 async def notify(provider: str, request: Request) -> PlainTextResponse:
@@ -24,7 +25,7 @@ async def notify(provider: str, request: Request) -> PlainTextResponse:
         params.update({k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)})
     st = state_of(request)
     if not st.providers.has(provider) or st.providers.get(provider).settles_at_checkout:
-        raise NotFound(f"no payment provider {provider[:16]!r} takes notifications here")
+        raise codes.NO_SUCH_PROVIDER(provider=provider[:16])
 
     def apply() -> str:
         with st.db.transaction() as session:
