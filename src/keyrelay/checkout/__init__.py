@@ -10,8 +10,8 @@ order in ``policies``, and which payment methods exist in ``payments.registry``.
 from keyrelay.checkout import fulfilment, policies
 from keyrelay.checkout.aftercare import cancel, expire_due, refund
 from keyrelay.checkout.delivery import DeliveredContent, deliver_manually, delivered_content
-from keyrelay.checkout.placing import PlaceOrder, order_to_pay, place_order
-from keyrelay.checkout.settling import accept_notification, settle
+from keyrelay.checkout.placing import PlaceOrder, place_order
+from keyrelay.checkout.settling import accept_notification, order_to_pay, settle
 from keyrelay.checkout.terms import Terms
 from keyrelay.checkout.wholesale import WholesalePurchase, buy_wholesale
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.catalog import service as catalog
 from keyrelay.checkout import errors, fulfilment
-from keyrelay.checkout.placing import order_to_pay
+from keyrelay.checkout.settling import order_to_pay
 from keyrelay.checkout.terms import Terms
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.errors import IllegalTransition

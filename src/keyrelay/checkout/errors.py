@@ -16,7 +16,6 @@ BAD_QUANTITY = define(
 QUERY_PASSWORD_TOO_LONG = define(
     "query_password_too_long", ValidationFailed, "query password is too long", N_("The query password is too long.")
 )
-SIGN_IN_TO_USE = define("sign_in_to_pay", ValidationFailed, "sign in to pay from your balance", N_("Sign in to pay from your balance."))
 ONLY_DISTRIBUTORS_BUY_WHOLESALE = define(
     "wholesale_needs_distributor", ValidationFailed, "only distributors buy wholesale", N_("Only distributors buy wholesale.")
 )

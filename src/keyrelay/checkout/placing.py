@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
 from keyrelay.checkout import errors, fulfilment, policies
-from keyrelay.checkout.settling import settle
+from keyrelay.checkout.settling import order_to_pay, settle
 from keyrelay.checkout.terms import Terms
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.channels import Channel
@@ -18,7 +18,8 @@ from keyrelay.kit.money import MAX_AMOUNT_MINOR
 from keyrelay.orders import events
 from keyrelay.orders import service as orders
 from keyrelay.orders.service import Order
-from keyrelay.payments.providers.base import OrderToPay, PaymentProvider
+from keyrelay.payments import errors as payment_errors
+from keyrelay.payments.providers.base import PaymentProvider
 
 MAX_QUERY_PASSWORD = 128
 
@@ -115,10 +116,6 @@ def place_order(session: Session, request: PlaceOrder, *, terms: Terms) -> Order
     return order
 
 
-def order_to_pay(order: Order) -> OrderToPay:
-    return OrderToPay(number=order.number, amount_minor=order.amount_minor, currency=order.currency, subject=order.product_name)
-
-
 def _check_input(request: PlaceOrder) -> None:
     quantity = request.quantity
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
@@ -130,7 +127,7 @@ def _check_input(request: PlaceOrder) -> None:
 def _provider(request: PlaceOrder, terms: Terms) -> PaymentProvider:
     provider = terms.providers.get(request.payment_provider)
     if provider.requires_account and request.buyer_user_id is None:
-        raise errors.SIGN_IN_TO_USE(field="payment_provider")
+        raise payment_errors.SIGN_IN_TO_USE(field="payment_provider")
     return provider
 
 

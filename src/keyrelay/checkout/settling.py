@@ -25,7 +25,7 @@ from keyrelay.payments.providers.base import OrderToPay
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["Terms", "accept_notification", "settle"]
+__all__ = ["Terms", "accept_notification", "order_to_pay", "settle"]
 
 
 def accept_notification(session: Session, *, provider_name: str, params: Mapping[str, str], terms: Terms, ip: str = "") -> str:
@@ -43,7 +43,7 @@ def accept_notification(session: Session, *, provider_name: str, params: Mapping
             order = found[number] = orders.get_by_number(session, number)
         except NotFound:
             return None
-        return OrderToPay(number=order.number, amount_minor=order.amount_minor, currency=order.currency, subject=order.product_name)
+        return order_to_pay(order)
 
     verified = payments.verify_notification(session, terms.providers, provider=provider_name, params=params, due=due, ip=ip)
     if verified is None:
@@ -52,6 +52,11 @@ def accept_notification(session: Session, *, provider_name: str, params: Mapping
     verdict = _apply_payment(session, order, terms, provider_name, verified.provider_ref)
     payments.log_notification(session, provider=provider_name, params=params, verdict=verdict, ip=ip)
     return verdict
+
+
+def order_to_pay(order: Order) -> OrderToPay:
+    """The fields of an order a payment provider needs."""
+    return OrderToPay(number=order.number, amount_minor=order.amount_minor, currency=order.currency, subject=order.product_name)
 
 
 def _apply_payment(session: Session, order: Order, terms: Terms, provider: str, provider_ref: str) -> str:
