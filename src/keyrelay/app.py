@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import jinja2
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyrelay import __version__
 from keyrelay.checkout import Terms
@@ -79,8 +81,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.keyrelay = state
     errors.install(app)
     app.state.limiter = Limiter.build(redis_url=settings.redis_url, per_ip=settings.rate_limit_per_ip, per_key=settings.rate_limit_per_key)
-    app.middleware("http")(ratelimit.middleware)
-    app.middleware("http")(request_context)
+    app.add_middleware(ratelimit.PerIpLimit, limiter=app.state.limiter)
+    app.add_middleware(RequestId)
     app.include_router(api_router)
     _add_health(app, state)
     from keyrelay.web.console.routes import router as console_router
@@ -97,16 +99,33 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     return app
 
 
-async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Give every request an id (echoed as X-Request-Id) bound into every log line."""
-    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    try:
-        response = await call_next(request)
-    finally:
-        structlog.contextvars.unbind_contextvars("request_id")
-    response.headers["X-Request-Id"] = request_id
-    return response
+class RequestId:
+    """ASGI middleware: every request gets an id (echoed as X-Request-Id) bound into every log line.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which would run the app in a
+    task of its own and stream the response through a queue on every request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = Headers(scope=scope).get("x-request-id", "")[:64]
+        request_id = sent if sent.isprintable() and sent else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("X-Request-Id", request_id)
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
 
 
 def _add_health(app: FastAPI, state: AppState) -> None:
