@@ -8,14 +8,14 @@ from sqlalchemy.orm import Session
 
 from keyrelay.catalog import service as catalog
 from keyrelay.checkout import errors, fulfilment, policies
-from keyrelay.checkout.settling import order_to_pay, settle
+from keyrelay.checkout.settling import order_to_pay, settle_at_checkout
 from keyrelay.checkout.terms import Terms
 from keyrelay.distribution import channels, network, prices
 from keyrelay.distribution.channels import Channel
 from keyrelay.distribution.network import Distributor
 from keyrelay.identity.service import normalise_email
 from keyrelay.kit.money import MAX_AMOUNT_MINOR
-from keyrelay.orders import events
+from keyrelay.orders import events, rules
 from keyrelay.orders import service as orders
 from keyrelay.orders.service import Order
 from keyrelay.payments import errors as payment_errors
@@ -76,43 +76,39 @@ def place_order(session: Session, request: PlaceOrder, *, terms: Terms) -> Order
     )
     if quote.unit_price * request.quantity > MAX_AMOUNT_MINOR:
         raise errors.TOTAL_TOO_LARGE(field="quantity")
-    order = orders.open_order(
-        session,
-        orders.NewOrder(
-            product_id=product.id,
-            product_name=product.name,
-            quantity=request.quantity,
-            unit_price_minor=quote.unit_price,
-            currency=product.currency,
-            contact=contact,
-            query_password=request.query_password or None,
-            payment_provider=provider.name,
-            channel=channel.name,
-            channel_id=channel.id,
-            distributor_id=seller.id if seller else None,
-            sale_mode="wholesale" if request.wholesale else "retail",
-            unit_cost_minor=quote.unit_cost,
-            declared_retail_minor=request.declared_retail_minor,
-            pricing=quote.as_json(),
-            buyer_user_id=request.buyer_user_id,
-            client_ip=request.client_ip,
-            buyer_ref=request.buyer_ref[:120],
-        ),
-        hold_seconds=terms.hold_seconds,
+    new = orders.NewOrder(
+        product_id=product.id,
+        product_name=product.name,
+        quantity=request.quantity,
+        unit_price_minor=quote.unit_price,
+        currency=product.currency,
+        contact=contact,
+        query_password=request.query_password or None,
+        payment_provider=provider.name,
+        channel=channel.name,
+        channel_id=channel.id,
+        distributor_id=seller.id if seller else None,
+        sale_mode="wholesale" if request.wholesale else "retail",
+        unit_cost_minor=quote.unit_cost,
+        declared_retail_minor=request.declared_retail_minor,
+        pricing=quote.as_json(),
+        buyer_user_id=request.buyer_user_id,
+        client_ip=request.client_ip,
+        buyer_ref=request.buyer_ref[:120],
     )
-    fulfilment.for_product(product).on_placed(session, order, product)
-    events.publish(session, events.OrderPlaced.of(order))
-    if provider.settles_at_checkout:
-        payer = provider.payer(session, currency=order.currency, buyer_user_id=request.buyer_user_id)
-        settle(
-            session,
-            order,
-            provider=provider.name,
-            provider_ref=provider.checkout_reference(order_to_pay(order)),
-            payer=payer,
-            terms=terms,
-            product=product,
-        )
+    kind = fulfilment.for_product(product)
+    if not provider.settles_at_checkout:
+        order = orders.open_order(session, new, hold_seconds=terms.hold_seconds)
+        kind.on_placed(session, order, product)
+        events.publish(session, events.OrderPlaced.of(order))
+        return order
+    # Paid in this transaction (a wallet): the order is born paid, or delivered, with its goods handed over.
+    payer = provider.payer(session, currency=product.currency, buyer_user_id=request.buyer_user_id)
+    born = rules.PAID if kind.kind.delivered_by_hand else rules.DELIVERED
+    order = orders.open_order(session, new, hold_seconds=terms.hold_seconds, born=born)
+    kind.on_paid_at_checkout(session, order, product)
+    reference = provider.checkout_reference(order_to_pay(order))
+    settle_at_checkout(session, order, provider=provider.name, provider_ref=reference, payer=payer, terms=terms)
     return order
 
 

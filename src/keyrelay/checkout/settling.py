@@ -25,7 +25,7 @@ from keyrelay.payments.providers.base import OrderToPay
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["Terms", "accept_notification", "order_to_pay", "settle"]
+__all__ = ["Terms", "accept_notification", "order_to_pay", "settle", "settle_at_checkout"]
 
 
 def accept_notification(session: Session, *, provider_name: str, params: Mapping[str, str], terms: Terms, ip: str = "") -> str:
@@ -108,14 +108,27 @@ def settle(
 ) -> None:
     """pending → paid → (delivered, unless a person delivers): payment row, the frozen split booked, goods handed over."""
     orders.move(session, order, rules.PAID, paid_at=utcnow())
-    _record_payment(session, order, provider, provider_ref, "succeeded")
-    _book_split(session, order, payer, terms.commission_hold_days)
+    _take_payment(session, order, provider, provider_ref, payer, terms)
     events.publish(session, events.OrderPaid.of(order))
     product = product or catalog.get_product(session, order.product_id)
     if not fulfilment.for_product(product).on_paid(session, order, product):
         return  # delivered later, by hand
     orders.move(session, order, rules.DELIVERED, delivered_at=utcnow())
     events.publish(session, events.OrderDelivered.of(order))
+
+
+def settle_at_checkout(session: Session, order: Order, *, provider: str, provider_ref: str, payer: Account, terms: Terms) -> None:
+    """The payment of an order born paid (``place_order``): payment row and split; each step's event, as ``settle`` publishes them."""
+    events.publish(session, events.OrderPlaced.at(order, rules.PENDING))
+    _take_payment(session, order, provider, provider_ref, payer, terms)
+    events.publish(session, events.OrderPaid.at(order, rules.PAID))
+    if order.status == rules.DELIVERED:
+        events.publish(session, events.OrderDelivered.of(order))
+
+
+def _take_payment(session: Session, order: Order, provider: str, provider_ref: str, payer: Account, terms: Terms) -> None:
+    _record_payment(session, order, provider, provider_ref, "succeeded")
+    _book_split(session, order, payer, terms.commission_hold_days)
 
 
 def _book_split(session: Session, order: Order, payer: Account, hold_days: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,6 +178,42 @@ def reserve_keys(session: Session, *, product_id: int, order_id: int, quantity: 
     return ids
 
 
+_SELL = """
+UPDATE card_keys SET status = 'sold', order_id = :order_id, sold_at = :sold_at
+WHERE id IN (
+    SELECT id FROM card_keys
+    WHERE product_id = :product_id AND status = 'available'
+    ORDER BY id LIMIT :quantity {lock}
+)
+RETURNING id, ciphertext
+"""
+_SOLD_NOW = "keyrelay.inventory.sold_now"
+"""``session.info`` key: ``{order_id: [(key id, ciphertext)]}`` of keys sold in this transaction, for the reveal."""
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_sold_now(session: Session, _previous: object) -> None:
+    """Keys remembered for a rolled-back order (or savepoint) are not that order's any more."""
+    session.info.pop(_SOLD_NOW, None)
+
+
+def sell_keys(session: Session, *, product_id: int, order_id: int, quantity: int) -> list[int]:
+    """Hand ``quantity`` keys straight to an order paid at checkout (no reservation step), or raise ``OutOfStock``.
+
+    One UPDATE … RETURNING takes the keys and their ciphertexts; the reveal in
+    the same transaction reads them from here instead of selecting them again.
+    """
+    lock = "FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
+    params = {"order_id": order_id, "product_id": product_id, "quantity": quantity, "sold_at": utcnow()}
+    rows = [(int(key_id), bytes(blob)) for key_id, blob in session.execute(text(_SELL.format(lock=lock)), params)]
+    if len(rows) < quantity:
+        raise (errors.ONLY_SOME_LEFT(field="quantity", available=len(rows)) if rows else errors.SOLD_OUT(field="quantity", available=0))
+    rows.sort()
+    session.info.setdefault(_SOLD_NOW, {})[order_id] = rows
+    outbox.emit(session, "stock.changed", {"product_id": product_id})
+    return [key_id for key_id, _ in rows]
+
+
 def release_keys(session: Session, order_ids: Iterable[int]) -> int:
     """Return the reserved keys of these orders to stock; returns how many."""
     ids = list(order_ids)
@@ -211,9 +247,10 @@ class RevealedKey:
 
 def reveal_order_keys(session: Session, *, order_id: int, product_id: int, vault: Vault, actor: str, ip: str = "") -> list[RevealedKey]:
     """Decrypt the keys sold to an order, auditing the reveal."""
-    rows = session.execute(
-        select(CardKey.id, CardKey.ciphertext).where(CardKey.order_id == order_id, CardKey.status == "sold").order_by(CardKey.id)
-    ).all()
+    rows = session.info.get(_SOLD_NOW, {}).get(order_id)
+    if rows is None:
+        query = select(CardKey.id, CardKey.ciphertext).where(CardKey.order_id == order_id, CardKey.status == "sold").order_by(CardKey.id)
+        rows = [(key_id, blob) for key_id, blob in session.execute(query)]
     aad = key_aad(product_id)
     keys = [RevealedKey(key_id, vault.decrypt(blob, aad).decode()) for key_id, blob in rows]
     if keys:

@@ -46,10 +46,9 @@ def book_sale(
 ) -> int:
     """Book the whole split in one balanced transaction; earners' shares go on hold."""
     total = sum(p.amount for p in payouts)
-    legs = [ledger.Leg(payer, -total)]
-    for payout in payouts:
-        if payout.amount:
-            legs.append(ledger.Leg(_payout_account(session, payout, currency), payout.amount))
+    paid = [p for p in payouts if p.amount]
+    found = ledger.accounts(session, [_payout_account(p) for p in paid], currency)
+    legs = [ledger.Leg(payer, -total), *(ledger.Leg(found[_payout_account(p).code], p.amount) for p in paid)]
     txn = ledger.post(session, kind="sale", ref=ref, legs=legs, memo=memo)
     for payout in payouts:
         if payout.to == "earner" and payout.amount:
@@ -67,13 +66,13 @@ def book_sale(
     return txn
 
 
-def _payout_account(session: Session, payout: Payout, currency: str) -> Account:
+def _payout_account(payout: Payout) -> ledger.AccountSpec:
     if payout.to == "platform":
-        return ledger.platform_revenue(session, currency)
+        return ledger.PLATFORM_REVENUE
     assert payout.user_id is not None, "supplier and earner payouts name a user"
     if payout.to == "supplier":
-        return ledger.supplier_payable(session, payout.user_id, currency)
-    return ledger.pending_account(session, payout.user_id, currency)
+        return ledger.supplier_payable_spec(payout.user_id)
+    return ledger.pending_spec(payout.user_id)
 
 
 def release_due(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:

@@ -36,6 +36,18 @@ class Leg:
     """Only claw-backs may push a wallet below zero; the negative balance is debt."""
 
 
+@dataclass(frozen=True)
+class AccountSpec:
+    """An account to get or create: its code, kind and owner."""
+
+    code: str
+    kind: str
+    owner_user_id: int | None = None
+
+
+PLATFORM_REVENUE = AccountSpec("platform:revenue", "revenue")
+
+
 def wallet_code(user_id: int) -> str:
     return f"wallet:user:{user_id}"
 
@@ -53,17 +65,26 @@ def pending_account(session: Session, user_id: int, currency: str) -> Account:
     return account(session, pending_code(user_id), kind="pending", currency=currency, owner_user_id=user_id)
 
 
+def pending_spec(user_id: int) -> AccountSpec:
+    return AccountSpec(pending_code(user_id), "pending", user_id)
+
+
 def withdrawing_account(session: Session, user_id: int, currency: str) -> Account:
     """Money locked by open withdrawal requests."""
     return account(session, withdrawing_code(user_id), kind="locked", currency=currency, owner_user_id=user_id)
 
 
 def platform_revenue(session: Session, currency: str) -> Account:
-    return account(session, "platform:revenue", kind="revenue", currency=currency)
+    return account(session, PLATFORM_REVENUE.code, kind=PLATFORM_REVENUE.kind, currency=currency)
+
+
+def supplier_payable_spec(user_id: int) -> AccountSpec:
+    return AccountSpec(f"payable:supplier:{user_id}", "payable", user_id)
 
 
 def supplier_payable(session: Session, user_id: int, currency: str) -> Account:
-    return account(session, f"payable:supplier:{user_id}", kind="payable", currency=currency, owner_user_id=user_id)
+    spec = supplier_payable_spec(user_id)
+    return account(session, spec.code, kind=spec.kind, currency=currency, owner_user_id=user_id)
 
 
 def account(session: Session, code: str, *, kind: str, currency: str, owner_user_id: int | None = None) -> Account:
@@ -80,6 +101,16 @@ def account(session: Session, code: str, *, kind: str, currency: str, owner_user
     return created
 
 
+def accounts(session: Session, specs: Sequence[AccountSpec], currency: str) -> dict[str, Account]:
+    """Get or create several accounts in ``currency`` with one SELECT (a sale names up to five)."""
+    wanted = {spec.code: spec for spec in specs}
+    found = {a.code: a for a in session.scalars(select(Account).where(Account.code.in_(list(wanted)), Account.currency == currency))}
+    for code, spec in wanted.items():
+        if code not in found:
+            found[code] = account(session, code, kind=spec.kind, currency=currency, owner_user_id=spec.owner_user_id)
+    return found
+
+
 def wallet(session: Session, user_id: int, currency: str) -> Account:
     return account(session, wallet_code(user_id), kind="wallet", currency=currency, owner_user_id=user_id)
 
@@ -91,9 +122,6 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
     instead of moving money twice.
     """
     _check_balanced(legs)
-    for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
-        if leg.account.kind == "wallet":
-            _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
     txn_id = insert_or_skip(session, Transaction, {"kind": kind, "ref": ref, "memo": memo, "created_at": utcnow()}, ["kind", "ref"])
     if txn_id is None:
         raise errors.ALREADY_BOOKED(kind=kind, ref=ref)
@@ -102,6 +130,10 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
         for leg in legs
     ]
     session.execute(insert(Posting), rows)
+    # Wallets last: a wallet row stays locked from its UPDATE to COMMIT, so lock it as late as we can.
+    for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
+        if leg.account.kind == "wallet":
+            _move_wallet(session, leg.account, leg.amount, allow_negative=leg.allow_negative)
     return txn_id
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Session
 
 from keyrelay.kit import outbox
+from keyrelay.orders import rules
 from keyrelay.orders.models import Order
 
 
@@ -55,6 +56,17 @@ class OrderEvent:
     @classmethod
     def of(cls, order: Order, **facts: Any) -> OrderEvent:
         return cls(order=snapshot(order), facts=facts)
+
+    @classmethod
+    def at(cls, order: Order, status: str, **facts: Any) -> OrderEvent:
+        """The event as of an earlier ``status`` of an order born past it (paid at checkout)."""
+        seen = snapshot(order)
+        seen["status"] = status
+        if status == rules.PENDING:
+            seen["paid_at"] = None
+        if status in (rules.PENDING, rules.PAID):
+            seen["delivered_at"] = None
+        return cls(order=seen, facts=facts)
 
     def payload(self) -> dict[str, Any]:
         return {"order": self.order["number"], "snapshot": self.order, **self.facts}

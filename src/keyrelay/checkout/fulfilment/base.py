@@ -31,6 +31,13 @@ class Fulfilment(Protocol):
         """The order was paid: hand the goods over; True when it is delivered now."""
         ...
 
+    def on_paid_at_checkout(self, session: Session, order: Order, product: Product) -> None:
+        """The order was born paid (a wallet purchase): hold and hand over in one step (or raise ``OutOfStock``).
+
+        The order is already delivered unless ``kind.delivered_by_hand``.
+        """
+        ...
+
     def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
         """Unpaid orders were cancelled or expired: give back what they held."""
         ...
@@ -48,6 +55,9 @@ class HoldsNothing:
     """Defaults for kinds without stock: nothing is held at placement, so nothing goes back."""
 
     def on_placed(self, session: Session, order: Order, product: Product) -> None:
+        return None
+
+    def on_paid_at_checkout(self, session: Session, order: Order, product: Product) -> None:
         return None
 
     def on_released(self, session: Session, order_ids: Sequence[int]) -> None:

@@ -32,6 +32,9 @@ class CardKeys:
             raise RuntimeError(f"order {order.number}: {sold} keys reserved, {order.quantity} expected")
         return True
 
+    def on_paid_at_checkout(self, session: Session, order: Order, product: Product) -> None:
+        inventory.sell_keys(session, product_id=product.id, order_id=order.id, quantity=order.quantity)
+
     def on_released(self, session: Session, order_ids: Sequence[int]) -> None:
         inventory.release_keys(session, order_ids)
 
