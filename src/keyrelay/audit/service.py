@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.models import AuditEntry
+from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import table_of
 
 
 def record(session: Session, *, actor: str, action: str, target_type: str, target_id: str, ip: str = "", **detail: Any) -> None:
     """Add one audit row in the caller's transaction (so it exists iff the action happened)."""
-    session.add(AuditEntry(actor=actor, action=action, target_type=target_type, target_id=target_id, ip=ip, detail=detail))
+    values = {"actor": actor, "action": action, "target_type": target_type, "target_id": target_id, "ip": ip, "detail": detail}
+    session.execute(insert(table_of(AuditEntry)).values(created_at=utcnow(), **values))
 
 
 def recent(session: Session, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -131,6 +131,20 @@ def insert_or_skip(session: Session, table: Any, values: dict[str, Any], conflic
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(table.id)
-    new_id: int | None = session.scalar(statement)
+    core = table_of(table)
+    statement = dialect.insert(core).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(core.c.id)
+    new_id: int | None = session.execute(statement).scalar()
     return new_id
+
+
+def table_of(entity: Any) -> Table:
+    """The Core table of a mapped class (or the table itself).
+
+    Hot-path INSERTs and UPDATEs go to the table, not the entity: handed an
+    entity, ``Session.execute`` runs SQLAlchemy's ORM bulk machinery around the
+    same SQL, which costs about three times the statement itself
+    (``docs/performance.md``). Objects already loaded are not refreshed by such
+    a statement; callers expire what they changed.
+    """
+    found: Table = entity.__table__ if hasattr(entity, "__table__") else entity
+    return found

@@ -24,7 +24,7 @@ from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, select, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
+from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip, table_of
 from keyrelay.kit.errors import BAD_IDEMPOTENCY_KEY, Conflict, DomainError
 from keyrelay.kit.sealed import SealedColumn, register
 from keyrelay.kit.vault import Vault
@@ -96,7 +96,9 @@ def claim(session: Session, *, owner: str, key: str, fingerprint: str) -> int | 
 def complete(session: Session, record_id: int, *, status: int, body: str) -> None:
     """Store the response; call inside the transaction of the guarded change."""
     session.execute(
-        update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(status="done", response_status=status, response_body=body)
+        update(table_of(IdempotencyRecord))
+        .where(table_of(IdempotencyRecord).c.id == record_id)
+        .values(status="done", response_status=status, response_body=body)
     )
 
 

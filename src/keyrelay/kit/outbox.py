@@ -26,7 +26,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import Base, BigId, UtcDateTime
+from keyrelay.kit.db import Base, BigId, UtcDateTime, table_of
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,7 @@ def write_pending(session: Session) -> None:
     """Write this transaction's queued events now (before commit, or before reading the outbox)."""
     pending = session.info.pop(_PENDING, None)
     if pending:
-        session.execute(insert(OutboxEvent), pending)
+        session.execute(insert(table_of(OutboxEvent)), pending)
 
 
 @sa_event.listens_for(Session, "before_commit")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from keyrelay.audit.service import record
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import insert_or_skip
+from keyrelay.kit.db import insert_or_skip, table_of
 from keyrelay.kit.ids import random_code
 from keyrelay.ledger import errors
 from keyrelay.ledger.models import Account as Account  # re-exported: the public type of a ledger account
@@ -129,7 +129,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
         {"transaction_id": txn_id, "account_id": leg.account.id, "amount_minor": leg.amount, "currency": leg.account.currency}
         for leg in legs
     ]
-    session.execute(insert(Posting), rows)
+    session.execute(insert(table_of(Posting)), rows)
     # Wallets last: a wallet row stays locked from its UPDATE to COMMIT, so lock it as late as we can.
     for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
         if leg.account.kind == "wallet":
@@ -151,14 +151,16 @@ def _check_balanced(legs: Sequence[Leg]) -> None:
 
 def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allow_negative: bool = False) -> None:
     # One conditional UPDATE both checks and moves: no read-then-write race, short row lock.
-    guard = Account.balance_minor + amount >= 0 if amount < 0 and not allow_negative else Account.id == wallet_account.id
+    accounts_table = table_of(Account)
+    balance_minor, account_id = accounts_table.c.balance_minor, accounts_table.c.id
+    guard = balance_minor + amount >= 0 if amount < 0 and not allow_negative else account_id == wallet_account.id
     statement = (
-        update(Account)
-        .where(Account.id == wallet_account.id, guard)
-        .values(balance_minor=Account.balance_minor + amount)
-        .returning(Account.balance_minor)
+        update(accounts_table)
+        .where(account_id == wallet_account.id, guard)
+        .values(balance_minor=balance_minor + amount)
+        .returning(balance_minor)
     )
-    new_balance = session.scalar(statement)
+    new_balance = session.execute(statement).scalar()
     if new_balance is None:
         raise errors.BALANCE_TOO_LOW()
     session.expire(wallet_account, ["balance_minor"])

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from keyrelay.distribution.reach import Reach
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import table_of
 from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
 from keyrelay.kit.states import move_row
@@ -94,14 +96,20 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int, born: str 
         order.delivered_at = now
     session.add(order)
     session.flush()
-    add_event(session, order.id, "created", f"{new.quantity} × {new.product_name} via {new.channel}")
-    for reached in BORN_STATES[1 : BORN_STATES.index(born) + 1]:
-        add_event(session, order.id, reached)
+    created = ("created", f"{new.quantity} × {new.product_name} via {new.channel}")
+    add_events(session, order.id, [created, *((reached, "") for reached in BORN_STATES[1 : BORN_STATES.index(born) + 1])])
     return order
 
 
 def add_event(session: Session, order_id: int, kind: str, note: str = "") -> None:
-    session.add(OrderEvent(order_id=order_id, kind=kind, note=note))
+    add_events(session, order_id, [(kind, note)])
+
+
+def add_events(session: Session, order_id: int, events: Sequence[tuple[str, str]]) -> None:
+    """Append timeline entries (kind, note) in one INSERT."""
+    now = utcnow()
+    rows = [{"order_id": order_id, "kind": kind, "note": note, "created_at": now} for kind, note in events]
+    session.execute(insert(table_of(OrderEvent)), rows)
 
 
 def move(session: Session, order: Order, target: str, **values: object) -> None:
