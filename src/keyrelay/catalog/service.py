@@ -14,6 +14,7 @@ from keyrelay.catalog.models import Category
 from keyrelay.catalog.models import Product as Product  # re-exported: the public type of a product
 from keyrelay.catalog.schemas import CategoryIn, ProductIn
 from keyrelay.kit import outbox
+from keyrelay.kit.db import memo
 from keyrelay.kit.vault import Vault
 
 
@@ -53,6 +54,9 @@ def get_product(session: Session, product_id: int, *, active_only: bool = False)
     product = session.get(Product, product_id)
     if product is None or (active_only and not product.is_active):
         raise errors.NOT_FOUND(resource="product", id=product_id)
+    # The session's identity map holds objects weakly: keep the product for the rest of the
+    # transaction, so the next get_product (delivery, after placing) does not select it again.
+    memo(session, "catalog.products")[product_id] = product
     return product
 
 

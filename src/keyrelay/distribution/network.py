@@ -17,6 +17,7 @@ from keyrelay.distribution.models import Channel, Invite
 from keyrelay.distribution.models import Distributor as Distributor  # re-exported: the public type of a distributor
 from keyrelay.identity import service as identity
 from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import memo
 from keyrelay.kit.states import move_row
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
@@ -75,9 +76,12 @@ def visible(session: Session, viewer: Distributor, distributor_id: int) -> Distr
 
 def chain(session: Session, distributor: Distributor) -> list[Distributor]:
     """Level 1 down to ``distributor`` itself."""
-    ids = [int(part) for part in distributor.path.strip("/").split("/")]
-    rows = {d.id: d for d in session.scalars(select(Distributor).where(Distributor.id.in_(ids)))}
-    return [rows[i] for i in ids]
+    known: dict[str, list[Distributor]] = memo(session, "network.chains")
+    if distributor.path not in known:  # pricing and the self-dealing check both walk the buyer's chain
+        ids = [int(part) for part in distributor.path.strip("/").split("/")]
+        rows = {d.id: d for d in session.scalars(select(Distributor).where(Distributor.id.in_(ids)))}
+        known[distributor.path] = [rows[i] for i in ids]
+    return list(known[distributor.path])
 
 
 def downline(session: Session, distributor: Distributor, *, limit: int = 500) -> list[Distributor]:

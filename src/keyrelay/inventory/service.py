@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from keyrelay.inventory.models import CardKey, ImportBatch
 from keyrelay.inventory.parsing import InvalidLine, KeyFileError, parse_key_text
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import memo
 from keyrelay.kit.vault import Vault
 
 INSERT_CHUNK = 5000
@@ -187,14 +188,8 @@ WHERE id IN (
 )
 RETURNING id, ciphertext
 """
-_SOLD_NOW = "keyrelay.inventory.sold_now"
-"""``session.info`` key: ``{order_id: [(key id, ciphertext)]}`` of keys sold in this transaction, for the reveal."""
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_sold_now(session: Session, _previous: object) -> None:
-    """Keys remembered for a rolled-back order (or savepoint) are not that order's any more."""
-    session.info.pop(_SOLD_NOW, None)
+_SOLD_NOW = "inventory.sold_now"
+"""Transaction memo (``kit.db.memo``): ``{order_id: [(key id, ciphertext)]}`` of keys sold in it, for the reveal."""
 
 
 def sell_keys(session: Session, *, product_id: int, order_id: int, quantity: int) -> list[int]:
@@ -209,7 +204,7 @@ def sell_keys(session: Session, *, product_id: int, order_id: int, quantity: int
     if len(rows) < quantity:
         raise (errors.ONLY_SOME_LEFT(field="quantity", available=len(rows)) if rows else errors.SOLD_OUT(field="quantity", available=0))
     rows.sort()
-    session.info.setdefault(_SOLD_NOW, {})[order_id] = rows
+    memo(session, _SOLD_NOW)[order_id] = rows
     outbox.emit(session, "stock.changed", {"product_id": product_id})
     return [key_id for key_id, _ in rows]
 
@@ -247,7 +242,7 @@ class RevealedKey:
 
 def reveal_order_keys(session: Session, *, order_id: int, product_id: int, vault: Vault, actor: str, ip: str = "") -> list[RevealedKey]:
     """Decrypt the keys sold to an order, auditing the reveal."""
-    rows = session.info.get(_SOLD_NOW, {}).get(order_id)
+    rows = memo(session, _SOLD_NOW).get(order_id)
     if rows is None:
         query = select(CardKey.id, CardKey.ciphertext).where(CardKey.order_id == order_id, CardKey.status == "sold").order_by(CardKey.id)
         rows = [(key_id, blob) for key_id, blob in session.execute(query)]

@@ -122,6 +122,24 @@ class Database:
             self.write_engine.dispose()
 
 
+_MEMO = "keyrelay.memo"
+
+
+def memo(session: Session, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as this transaction: what one step learnt, for a later step to reuse.
+
+    Forgotten when the transaction (or a savepoint in it) rolls back, so
+    nothing remembered outlives the rows it describes.
+    """
+    memos: dict[str, dict[Any, Any]] = session.info.setdefault(_MEMO, {})
+    return memos.setdefault(name, {})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memos(session: Session, _previous: object) -> None:
+    session.info.pop(_MEMO, None)
+
+
 def insert_or_skip(session: Session, table: Any, values: dict[str, Any], conflict: list[str]) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id, in one round trip on both engines.
 

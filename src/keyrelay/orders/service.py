@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from keyrelay.distribution.reach import Reach
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import table_of
+from keyrelay.kit.db import memo, table_of
 from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
 from keyrelay.kit.states import move_row
@@ -97,7 +97,8 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int, born: str 
     session.add(order)
     session.flush()
     created = ("created", f"{new.quantity} × {new.product_name} via {new.channel}")
-    add_events(session, order.id, [created, *((reached, "") for reached in BORN_STATES[1 : BORN_STATES.index(born) + 1])])
+    reached = ((state, "") for state in BORN_STATES[1 : BORN_STATES.index(born) + 1])
+    add_events(session, order.id, [created, *reached], new_order=True)
     return order
 
 
@@ -105,11 +106,19 @@ def add_event(session: Session, order_id: int, kind: str, note: str = "") -> Non
     add_events(session, order_id, [(kind, note)])
 
 
-def add_events(session: Session, order_id: int, events: Sequence[tuple[str, str]]) -> None:
-    """Append timeline entries (kind, note) in one INSERT."""
+_TIMELINES = "orders.timelines"
+"""Transaction memo: the whole timeline of each order created in this transaction."""
+
+
+def add_events(session: Session, order_id: int, events: Sequence[tuple[str, str]], *, new_order: bool = False) -> None:
+    """Append timeline entries (kind, note) in one INSERT; a ``new_order``'s timeline is remembered whole."""
     now = utcnow()
     rows = [{"order_id": order_id, "kind": kind, "note": note, "created_at": now} for kind, note in events]
-    session.execute(insert(table_of(OrderEvent)), rows)
+    table = table_of(OrderEvent)
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    known: dict[int, list[OrderEvent]] = memo(session, _TIMELINES)
+    if new_order or order_id in known:
+        known.setdefault(order_id, []).extend(OrderEvent(id=new_id, **row) for new_id, row in zip(ids, rows, strict=True))
 
 
 def move(session: Session, order: Order, target: str, **values: object) -> None:
@@ -168,6 +177,9 @@ def check_access_token(number: str, token: str, secret: bytes) -> bool:
 
 
 def timeline(session: Session, order_id: int) -> list[OrderEvent]:
+    known = memo(session, _TIMELINES).get(order_id)
+    if known is not None:  # created in this transaction: every entry went through add_events
+        return list(known)
     return list(session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)))
 
 
