@@ -37,7 +37,7 @@ def build_state(settings: Settings) -> AppState:
     templates = Jinja2Templates(env=env)
     return AppState(
         settings=settings,
-        db=Database(settings.resolved_database_url),
+        db=Database(settings.resolved_database_url, pool_size=settings.db_pool_size),
         terms=terms_from(settings),
         templates=templates,
         lookup_throttle=Throttle(limit=settings.lookup_per_ip_per_minute),
@@ -97,6 +97,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(storefront_router)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     return app
+
+
+def server_process_app() -> FastAPI:
+    """The app of one of several server processes (``keyrelay serve --workers N``): settings from the environment, no worker."""
+    from keyrelay.logging import configure
+
+    settings = load_settings()
+    configure(json=settings.log_json)
+    return create_app(settings)
 
 
 class RequestId:

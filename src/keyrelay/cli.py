@@ -51,6 +51,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run the background worker in-process.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes sharing the port (more than 1: run `keyrelay worker` beside them).")
+    ] = 1,
 ) -> None:
     """Run the web app and the background worker (migrates the database first)."""
     import uvicorn
@@ -63,6 +66,13 @@ def serve(
     if demo:
         _seed_demo(settings)
     console.print(f"KeyRelay on http://{host}:{port}  (admin: http://{host}:{port}/admin, API docs: /docs)")
+    if workers > 1:
+        # Each process builds its own app from the environment; none runs the background worker.
+        console.print(f"{workers} server processes; the background worker is not among them: run `keyrelay worker`")
+        uvicorn.run(
+            "keyrelay.app:server_process_app", factory=True, workers=workers, host=host, port=port, log_level="warning", proxy_headers=False
+        )
+        return
     application = create_app(settings, run_worker=not no_worker)
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
@@ -220,6 +230,50 @@ def ledger_check() -> None:
         console.print(f"[red]wallet {code}: cached {cached} != postings {derived}[/red]")
     console.print("[green]books balance[/green]" if report.ok else "[red]books do NOT balance[/red]")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def bench(
+    scenarios: Annotated[list[str], typer.Argument(help="spread, hot-distributor, flash, sqlite (several: one after another).")],
+    database: Annotated[
+        str, typer.Option(help="PostgreSQL server to create the throw-away database on.")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    clients: Annotated[str, typer.Option(help="Concurrency steps, comma-separated.")] = "8,32,64",
+    seconds: Annotated[float, typer.Option(min=0.5, help="Length of each step.")] = 10.0,
+    servers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (`keyrelay serve --workers N`).")] = 1,
+    smoke: Annotated[bool, typer.Option(help="A tiny store and short steps: checks correctness only, no ceiling.")] = False,
+    ceiling: Annotated[bool, typer.Option(help="Replay the purchase's SQL with pgbench at each step (PostgreSQL).")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    profile: Annotated[
+        Path | None, typer.Option(help="Record the servers with py-spy: a flame graph (SVG), or collapsed stacks if the name ends in .txt.")
+    ] = None,
+) -> None:
+    """Benchmark signed wholesale purchases against real servers; exit 1 if any correctness check fails."""
+    import json
+
+    from keyrelay.bench import report as tables
+    from keyrelay.bench.run import Options, run
+    from keyrelay.bench.scenario import SCENARIOS
+
+    unknown = [name for name in scenarios if name not in SCENARIOS]
+    if unknown:
+        console.print(f"[red]unknown scenario {', '.join(unknown)}[/red]; choose from {', '.join(SCENARIOS)}")
+        raise typer.Exit(2)
+    try:
+        steps = tuple(int(c) for c in clients.split(",") if c.strip())
+    except ValueError:
+        console.print("[red]--clients takes whole numbers separated by commas, e.g. 8,32,64[/red]")
+        raise typer.Exit(2) from None
+    results = []
+    for name in scenarios:
+        options = Options(
+            name, database=database, clients=steps or (8,), seconds=seconds, servers=servers, smoke=smoke, ceiling=ceiling, profile=profile
+        )
+        results.append(run(options, say=console.print))
+    Console(width=220).print(tables.table(results))
+    if json_out:
+        json_out.write_text(json.dumps([r.as_json() for r in results], indent=2))
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
 def main() -> None:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     """How long an unpaid order holds its card keys."""
     jwt_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     """Lifetime of a console session token."""
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    """Database connections each process keeps open (up to twice as many more open for bursts, then close)."""
     worker_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     """Pause between worker passes when there is nothing to do."""
     lookup_per_ip_per_minute: int = Field(default=20, ge=1)

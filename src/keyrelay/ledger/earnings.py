@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import table_of
 from keyrelay.ledger import errors
 from keyrelay.ledger import service as ledger
 from keyrelay.ledger.models import Account, Hold, Posting, Transaction
@@ -50,19 +51,20 @@ def book_sale(
     found = ledger.accounts(session, [_payout_account(p) for p in paid], currency)
     legs = [ledger.Leg(payer, -total), *(ledger.Leg(found[_payout_account(p).code], p.amount) for p in paid)]
     txn = ledger.post(session, kind="sale", ref=ref, legs=legs, memo=memo)
-    for payout in payouts:
-        if payout.to == "earner" and payout.amount:
-            assert payout.user_id is not None
-            session.add(
-                Hold(
-                    user_id=payout.user_id,
-                    order_id=order_id,
-                    amount_minor=payout.amount,
-                    currency=currency,
-                    role=payout.role,
-                    release_at=release_at,
-                )
-            )
+    holds = [
+        {
+            "user_id": p.user_id,
+            "order_id": order_id,
+            "amount_minor": p.amount,
+            "currency": currency,
+            "role": p.role,
+            "release_at": release_at,
+        }
+        for p in paid
+        if p.to == "earner"
+    ]
+    if holds:
+        session.execute(insert(table_of(Hold)), holds)
     return txn
 
 
