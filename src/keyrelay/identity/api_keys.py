@@ -21,9 +21,10 @@ from keyrelay.identity import errors
 from keyrelay.identity.errors import ChannelMismatch as ChannelMismatch  # re-exported
 from keyrelay.identity.errors import ScopeMissing as ScopeMissing  # re-exported
 from keyrelay.identity.errors import SignatureRejected as SignatureRejected  # re-exported
+from keyrelay.identity.models import User
 from keyrelay.identity.scopes import SCOPES as SCOPES  # re-exported: older code imports it from here
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip
+from keyrelay.kit.db import Base, BigId, UtcDateTime, insert_or_skip, memo
 from keyrelay.kit.vault import Vault
 
 MAX_SKEW_SECONDS = 300
@@ -146,9 +147,12 @@ class SignedRequest:
 
 def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> ApiKey:
     """Check key, skew, signature and nonce (in that order); raise ``SignatureRejected`` with the reason."""
-    key = session.scalar(select(ApiKey).where(ApiKey.key_id == request.key_id))
-    if key is None:
+    # The owner comes in the same query: the caller checks the account next (``get_user`` finds it loaded).
+    found = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == request.key_id)).first()
+    if found is None:
         raise errors.UNKNOWN_KEY()
+    key, owner = found
+    memo(session, "identity.users")[owner.id] = owner  # the identity map holds objects weakly
     if key.revoked:
         raise errors.KEY_REVOKED(why="this API key was revoked")
     if not request.timestamp.isdigit() or abs(now - int(request.timestamp)) > MAX_SKEW_SECONDS:
