@@ -148,7 +148,8 @@ class SignedRequest:
 def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> ApiKey:
     """Check key, skew, signature and nonce (in that order); raise ``SignatureRejected`` with the reason."""
     # The owner comes in the same query: the caller checks the account next (``get_user`` finds it loaded).
-    found = session.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == request.key_id)).first()
+    query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == request.key_id)
+    found = session.execute(query).tuples().first()
     if found is None:
         raise errors.UNKNOWN_KEY()
     key, owner = found

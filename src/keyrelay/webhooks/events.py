@@ -32,7 +32,7 @@ from keyrelay.kit.errors import NotFound
 from keyrelay.orders import events as order_events
 from keyrelay.orders import service as orders
 from keyrelay.orders.service import Order
-from keyrelay.webhooks.fanout import Accept, broadcast, to_distributors
+from keyrelay.webhooks.fanout import Accept, broadcast, listening, to_distributors
 from keyrelay.webhooks.models import WebhookStockMark
 
 _STOCK_SEEN = "webhooks.stock_seen"
@@ -49,6 +49,8 @@ def order_data(order: Order) -> dict[str, Any]:
 
 
 def _order_event(session: Session, event_type: str, payload: dict[str, Any]) -> None:
+    if not listening(session, event_type):  # nobody to tell: no chain to walk
+        return
     data = payload.get("snapshot")
     if data is None:  # an event written before snapshots: read the order as it is now
         try:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from keyrelay.distribution import network
 from keyrelay.distribution.network import Distributor
 from keyrelay.kit.clock import utcnow
+from keyrelay.kit.db import memo
 from keyrelay.kit.errors import NotFound
 from keyrelay.webhooks import service, signing
 from keyrelay.webhooks.models import WebhookEndpoint
@@ -24,11 +25,22 @@ DataFor = Callable[[Distributor], dict[str, Any]]
 Accept = Callable[[Distributor], bool]
 
 
+def listening(session: Session, event_type: str) -> list[WebhookEndpoint]:
+    """Every enabled endpoint that takes ``event_type``, read once per transaction (one worker pass).
+
+    A pass handles up to a hundred events; most have no listener at all, and
+    the handlers ask this first instead of walking chains for nobody.
+    """
+    known: dict[str, list[WebhookEndpoint]] = memo(session, "webhooks.listening")
+    if event_type not in known:
+        query = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+        known[event_type] = [e for e in session.scalars(query) if not e.event_types or event_type in e.event_types]
+    return known[event_type]
+
+
 def _subscribed(session: Session, event_type: str, user_ids: Collection[int] | None) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
-    if user_ids is not None:
-        query = query.where(WebhookEndpoint.user_id.in_(list(user_ids)))
-    return [e for e in session.scalars(query) if not e.event_types or event_type in e.event_types]
+    endpoints = listening(session, event_type)
+    return endpoints if user_ids is None else [e for e in endpoints if e.user_id in user_ids]
 
 
 def to_distributors(session: Session, event_type: str, distributors: Sequence[Distributor], data_for: DataFor) -> int:
