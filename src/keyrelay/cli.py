@@ -244,6 +244,7 @@ def bench(
     smoke: Annotated[bool, typer.Option(help="A tiny store and short steps: checks correctness only, no ceiling.")] = False,
     ceiling: Annotated[bool, typer.Option(help="Replay the purchase's SQL with pgbench at each step (PostgreSQL).")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
     profile: Annotated[
         Path | None, typer.Option(help="Record the servers with py-spy: a flame graph (SVG), or collapsed stacks if the name ends in .txt.")
     ] = None,
@@ -273,6 +274,8 @@ def bench(
     Console(width=220).print(tables.table(results))
     if json_out:
         json_out.write_text(json.dumps([r.as_json() for r in results], indent=2))
+    if markdown:
+        markdown.write_text(tables.markdown(results))
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 

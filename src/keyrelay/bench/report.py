@@ -51,3 +51,24 @@ def table(reports: Sequence[Report]) -> Table:
                 "ok" if step.checks_ok else "FAILED: " + "; ".join(step.problems)[:200],
             )
     return out
+
+
+def markdown(reports: Sequence[Report]) -> str:
+    """The same rows as a Markdown table, for ``bench/RESULTS.md`` and ``docs/performance.md``."""
+    lines = [
+        "| scenario | db | procs | clients | purchases/s | p50 / p95 / p99 ms | errors "
+        "| CPU ms app / worker / db | pgbench /s (p99 ms) | ratio | checks |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for report in reports:
+        for s in report.steps:
+            errors = ", ".join(f"{code} {n}" for code, n in sorted(s.errors.items())) or "0"
+            ceiling = f"{s.ceiling['per_s']:.0f} ({s.ceiling['p99_ms']:.0f})" if s.ceiling else "–"
+            ratio = f"{s.ratio:.2f}×" if s.ratio is not None else "–"
+            cpu = f"{s.app_cpu_ms:.1f} / {s.worker_cpu_ms:.1f} / " + (f"{s.db_cpu_ms:.1f}" if report.backend == "postgresql" else "–")
+            lines.append(
+                f"| {report.scenario} | {report.backend} | {report.servers} | {s.clients} | {s.per_s:.0f} | "
+                f"{s.p50_ms:.0f} / {s.p95_ms:.0f} / {s.p99_ms:.0f} | {errors} | {cpu} | {ceiling} | {ratio} | "
+                f"{'ok' if s.checks_ok else 'FAILED'} |"
+            )
+    return "\n".join(lines) + "\n"

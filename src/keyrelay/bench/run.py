@@ -97,6 +97,13 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok, "steps": [{**asdict(s), "ratio_to_ceiling": s.ratio} for s in self.steps]}
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Report:
+        """Read back what ``as_json`` wrote (to re-render a table from a ``--json`` file)."""
+        fields = {k: v for k, v in raw.items() if k not in ("ok", "steps")}
+        steps = [Step(**{k: v for k, v in s.items() if k != "ratio_to_ceiling"}) for s in raw["steps"]]
+        return cls(**fields, steps=steps)
+
 
 def run(options: Options, *, say: Any = print) -> Report:
     scenario = SCENARIOS[options.scenario]
