@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 import jinja2
 import structlog
 from fastapi import FastAPI
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Blocking work (every database call) runs on AnyIO's thread pool; its size is how many requests
+        # one process works on at once. More threads than the pool has connections only queue on the pool.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         worker = Worker(state.db, interval=settings.worker_interval_seconds, settings=settings) if run_worker else None
         if worker:
             worker.start_thread()

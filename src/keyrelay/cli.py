@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 from pathlib import Path
@@ -245,17 +246,21 @@ def bench(
     ceiling: Annotated[bool, typer.Option(help="Replay the purchase's SQL with pgbench at each step (PostgreSQL).")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
+    threads: Annotated[int, typer.Option(min=0, max=1000, help="KEYRELAY_REQUEST_THREADS of the servers (0: default).")] = 0,
     profile: Annotated[
         Path | None, typer.Option(help="Record the servers with py-spy: a flame graph (SVG), or collapsed stacks if the name ends in .txt.")
     ] = None,
 ) -> None:
     """Benchmark signed wholesale purchases against real servers; exit 1 if any correctness check fails."""
     import json
+    from dataclasses import replace
 
     from keyrelay.bench import report as tables
     from keyrelay.bench.run import Options, run
     from keyrelay.bench.scenario import SCENARIOS
 
+    # Stopped by a signal, still stop the servers and drop the throw-away database (the context managers' exits).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     unknown = [name for name in scenarios if name not in SCENARIOS]
     if unknown:
         console.print(f"[red]unknown scenario {', '.join(unknown)}[/red]; choose from {', '.join(SCENARIOS)}")
@@ -267,9 +272,8 @@ def bench(
         raise typer.Exit(2) from None
     results = []
     for name in scenarios:
-        options = Options(
-            name, database=database, clients=steps or (8,), seconds=seconds, servers=servers, smoke=smoke, ceiling=ceiling, profile=profile
-        )
+        options = Options(name, database=database, clients=steps or (8,), seconds=seconds, servers=servers, smoke=smoke, ceiling=ceiling)
+        options = replace(options, threads=threads, profile=profile)
         results.append(run(options, say=console.print))
     Console(width=220).print(tables.table(results))
     if json_out:

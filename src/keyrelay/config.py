@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     """How long an unpaid order holds its card keys."""
     jwt_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     """Lifetime of a console session token."""
+    request_threads: int = Field(default=40, ge=1, le=1000)
+    """Requests one process works on at once (AnyIO's thread pool); the rest wait their turn."""
     db_pool_size: int = Field(default=10, ge=1, le=500)
     """Database connections each process keeps open (up to twice as many more open for bursts, then close)."""
     worker_interval_seconds: float = Field(default=0.5, gt=0, le=60)

@@ -51,6 +51,8 @@ class Options:
     servers: int = 1
     smoke: bool = False
     ceiling: bool = True
+    threads: int = 0
+    """``KEYRELAY_REQUEST_THREADS`` of the servers; 0: the default."""
     profile: Path | None = None
     """Run the servers under ``py-spy record``: a flame graph (SVG), or collapsed stacks for a ``.txt`` path."""
     keys_total: int = 0
@@ -117,6 +119,8 @@ def run(options: Options, *, say: Any = print) -> Report:
 
 def _run(options: Options, scenario: Scenario, workdir: Path, url: str, db_name: str, say: Any) -> Report:
     env = _server_env(url, workdir)
+    if options.threads:
+        env["KEYRELAY_REQUEST_THREADS"] = str(options.threads)
     upgrade(url)
     db = Database(url)
     shape = SMOKE if options.smoke else {"products": scenario.products, "distributors": scenario.distributors}
