@@ -129,3 +129,15 @@ def test_the_duplicate_line_list_is_capped_but_the_count_is_exact(
     monkeypatch.setattr(importing, "DUPLICATE_LINES_KEPT", 4)
     report = _import(db, vault, product_id, "\n".join(["SAME"] * 12))
     assert (report.imported, report.duplicates, report.duplicate_lines) == (1, 11, [2, 3, 4, 5])
+
+
+def test_sqlite_gets_its_usual_page_cache_back_after_an_import(db: Database, vault: Vault, product_id: int) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the page cache is SQLite's")
+    with db.transaction() as s:
+        usual = s.connection().exec_driver_sql("PRAGMA cache_size").scalar_one()
+    with pytest.raises(ValidationFailed):
+        _import(db, vault, product_id, "K-1\nK-2\nK-3\nK-4\nBAD\x01\n")
+    _import(db, vault, product_id, "K-1\nK-2\n")
+    with db.transaction() as s:  # the write engine's single pooled connection, the one the imports used
+        assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar_one() == usual

@@ -19,7 +19,8 @@ the one PostgreSQL aborts gets the same error.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -42,6 +43,8 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _LENGTH = struct.Struct("!i")
 _SQLITE_MAX_PARAMS = 32_000
 """SQLite (3.32+) binds at most 32,766 parameters per statement."""
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024
+"""SQLite page cache of the connection while an import runs (memory is taken as pages are used)."""
 
 
 class KeyStore(Protocol):
@@ -56,11 +59,23 @@ class KeyStore(Protocol):
         ...
 
 
-def key_store(session: Session, *, product_id: int, batch_id: int, created_at: datetime) -> KeyStore:
-    """The store for this session's database."""
+@contextmanager
+def key_store(session: Session, *, product_id: int, batch_id: int, created_at: datetime) -> Iterator[KeyStore]:
+    """The store for this session's database, for the duration of one import."""
     if session.get_bind().dialect.name == "postgresql":
-        return PostgresKeys(session, product_id, batch_id, created_at)
-    return SqliteKeys(session, product_id, batch_id, created_at)
+        yield PostgresKeys(session, product_id, batch_id, created_at)
+        return
+    connection = session.connection()
+    # Fingerprints are random, so every insert (and every lookup) lands on a random page of
+    # the unique index; with SQLite's default 2 MiB page cache a long import spills and
+    # re-reads that index page by page. A bigger cache while the import runs holds the
+    # index of about 10^6 keys; the connection gets its usual size back afterwards.
+    usual = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        yield SqliteKeys(session, product_id, batch_id, created_at)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {usual}")
 
 
 class SqliteKeys:

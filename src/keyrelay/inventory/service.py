@@ -80,15 +80,16 @@ def import_keys(
             batch = ImportBatch(product_id=product_id, source=source, imported=0, duplicates=0)
             session.add(batch)
             session.flush()
-            tally = store_keys(
-                iter_key_lines(data, "csv" if fmt == "csv" else "text"),
-                key_store(session, product_id=product_id, batch_id=batch.id, created_at=utcnow()),
-                vault=vault,
-                scope=_scope(product_id),
-                aad=key_aad(product_id),
-                chunk_size=chunk_size,
-                progress=progress,
-            )
+            with key_store(session, product_id=product_id, batch_id=batch.id, created_at=utcnow()) as store:
+                tally = store_keys(
+                    iter_key_lines(data, "csv" if fmt == "csv" else "text"),
+                    store,
+                    vault=vault,
+                    scope=_scope(product_id),
+                    aad=key_aad(product_id),
+                    chunk_size=chunk_size,
+                    progress=progress,
+                )
             if tally.invalid:
                 raise errors.INVALID_KEY_LINES(
                     field="file",
