@@ -1,19 +1,27 @@
-"""Time a bulk card-key import through the code path ``keyrelay keys import`` uses.
+"""Time a bulk card-key import through ``keyrelay keys import`` itself.
 
     python bench/import_keys.py --n 1000000 --backend both
 
 For each backend it writes N unique keys to a temporary file, creates a fresh
 database (a temporary SQLite file, or a throw-away PostgreSQL database on the
-server named by ``KEYRELAY_TEST_PG``, like the test-suite), migrates it, and
-then imports the file in one transaction exactly as the CLI does: read bytes,
-sniff the format, ``inventory.import_keys``. It prints keys/s, seconds and the
-process's peak RSS. With ``--backend both`` every backend runs in its own child
-process so each peak RSS is that backend's alone.
+server named by ``KEYRELAY_TEST_PG``, like the test-suite), migrates it and
+adds a product. Then a child process runs the CLI command's own function
+(``keyrelay.cli.keys_import``: stream the file, one transaction, commit). The
+child imports only what the command imports, and it also splits the time spent
+in the key store's database calls from the rest (parse, fingerprint, encrypt,
+commit). A last child checks that exactly N keys were stored. Each line also
+gives the 1-minute load average when the backend's run began.
+
+Peak RSS is the import child's ``ru_maxrss``. Linux carries the high-water
+mark of the image a process replaces into ``ru_maxrss`` at exec, so the parent
+that spawns the children imports nothing but the standard library (every
+database step runs in a child) and stays far below the figure it reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -22,159 +30,146 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy import text
-
-from keyrelay.catalog import service as catalog
-from keyrelay.catalog.schemas import CategoryIn, ProductIn
-from keyrelay.config import Settings
-from keyrelay.inventory import service as inventory
-from keyrelay.inventory.parsing import sniff_format
-from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import Database
-from keyrelay.kit.migrate import upgrade
-from keyrelay.kit.vault import format_vault_keys, generate_vault_key
-
 PG_ADMIN = os.environ.get("KEYRELAY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SLUG = "bench-keys"
+WRITE_BATCH = 50_000
 
 
 def write_keys(path: Path, n: int) -> None:
-    """N unique keys shaped like real card keys (``XXXXX-XXXXX-XXXXX-XXXXX``), one per line."""
-    random_hex = os.urandom(8 * n).hex().upper()
+    """N unique keys shaped like real card keys (``XXXXXXXX-XXXX-XXXX-XXXX-XXXX``), one per line, written in batches."""
     with path.open("w") as out:
-        for i in range(n):
-            chunk = random_hex[16 * i : 16 * i + 16]
-            out.write(f"{i:08X}-{chunk[:4]}-{chunk[4:8]}-{chunk[8:12]}-{chunk[12:]}\n")
+        for start in range(0, n, WRITE_BATCH):
+            count = min(WRITE_BATCH, n - start)
+            random_hex = os.urandom(8 * count).hex().upper()
+            out.writelines(
+                f"{start + i:08X}-{random_hex[16 * i : 16 * i + 4]}-{random_hex[16 * i + 4 : 16 * i + 8]}-"
+                f"{random_hex[16 * i + 8 : 16 * i + 12]}-{random_hex[16 * i + 12 : 16 * i + 16]}\n"
+                for i in range(count)
+            )
 
 
-@contextmanager
-def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"kr_bench_{uuid.uuid4().hex[:12]}"
-    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+def _pg_admin_conninfo() -> str:
+    return PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+
+
+def prepare(url: str) -> None:
+    """Child step: create (PostgreSQL) and migrate the database, and add the product."""
+    import psycopg
+
+    import keyrelay.checkout  # noqa: F401 - declares the product kinds (card keys among them), as the app does
+    from keyrelay.catalog import service as catalog
+    from keyrelay.catalog.schemas import CategoryIn, ProductIn
+    from keyrelay.config import load_settings
+    from keyrelay.kit.db import Database
+    from keyrelay.kit.migrate import upgrade
+
+    if url.startswith("postgresql"):
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}"')
+    upgrade(url)
+    db = Database(url)
     try:
-        upgrade(url)
-        yield url
+        with db.transaction() as session:
+            category = catalog.create_category(session, CategoryIn(name="Bench", slug="bench"), actor="bench")
+            product = ProductIn(category_id=category.id, name="Bench keys", slug=SLUG, price_minor=100)
+            catalog.create_product(session, product, actor="bench", vault=load_settings().vault)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.dispose()
 
 
-def settings_for(url: str, workdir: Path) -> Settings:
-    return Settings(
-        database_url=url,
-        data_dir=workdir,
-        vault_keys=format_vault_keys([generate_vault_key("b1")]),
-        secret_key=uuid.uuid4().hex * 2,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+def finish(url: str) -> None:
+    """Child step: print how many keys are stored, then drop a PostgreSQL database."""
+    import psycopg
+    from sqlalchemy import text
+
+    from keyrelay.kit.db import Database
+
+    db = Database(url)
+    try:
+        with db.transaction(write=False) as session:
+            sys.stdout.write(f"{session.scalar(text('SELECT count(*) FROM card_keys'))}\n")
+    finally:
+        db.dispose()
+        if url.startswith("postgresql"):
+            with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def create_product(db: Database, settings: Settings) -> None:
-    with db.transaction() as session:
-        category = catalog.create_category(session, CategoryIn(name="Bench", slug="bench"), actor="bench")
-        catalog.create_product(
-            session,
-            ProductIn(category_id=category.id, name="Bench keys", slug=SLUG, price_minor=100),
-            actor="bench",
-            vault=settings.vault,
-        )
+def step(workdir: Path, url: str, *args: str) -> str:
+    """Run this file with ``args`` in a child process on database ``url``; return its stdout.
 
-
-def copy_rows(session: Any, rows: list[dict[str, object]], batch_id: int, progress: Any) -> None:
-    """Experiment (``--pg-copy``): the same rows through PostgreSQL COPY instead of INSERTs."""
-    now = utcnow()
-    columns = "product_id, batch_id, status, ciphertext, fingerprint, created_at"
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY card_keys ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row((row["product_id"], batch_id, "available", row["ciphertext"], row["fingerprint"], now))
-    if progress:
-        progress(len(rows), len(rows))
-
-
-def timed_inserts() -> dict[str, float]:
-    """Wrap the service's bulk insert so the report can split database time from Python time."""
-    spent = {"insert": 0.0}
-    original = copy_rows if os.environ.get("BENCH_PG_COPY") else inventory._insert_rows
-
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        started = time.perf_counter()
-        try:
-            original(*args, **kwargs)
-        finally:
-            spent["insert"] += time.perf_counter() - started
-
-    inventory._insert_rows = wrapper  # type: ignore[assignment]
-    return spent
-
-
-def import_like_the_cli(db: Database, settings: Settings, keyfile: Path) -> tuple[int, int]:
-    """What ``keyrelay keys import bench-keys FILE`` does, minus the progress bar."""
-    data = keyfile.read_bytes()
-    fmt = sniff_format(keyfile.name, data)
-    with db.transaction() as session:
-        product = catalog.get_product_by_slug(session, SLUG)
-        report = inventory.import_keys(
-            session,
-            product_id=product.id,
-            data=data,
-            fmt=fmt,
-            source="cli",
-            vault=settings.vault,
-            actor="bench",
-            progress=lambda done, total: None,
-        )
-    return report.imported, report.duplicates
+    Every child runs in ``workdir``, which is also the data dir: the first one
+    generates the dev secrets (vault keys, fingerprint key) and the others read them.
+    """
+    env = {**os.environ, "KEYRELAY_DATABASE_URL": url, "KEYRELAY_DATA_DIR": str(workdir)}
+    done = subprocess.run([sys.executable, __file__, *args], env=env, cwd=workdir, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{args[0]} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def time_calls(owner: Any, names: list[str], spent: dict[str, float]) -> None:
+    """Wrap ``owner.<name>`` so the seconds spent inside add up in ``spent["db"]``."""
+    for name in names:
+        original: Callable[..., Any] = getattr(owner, name)
+
+        def wrapper(*args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                spent["db"] += time.perf_counter() - started
+
+        setattr(owner, name, wrapper)
+
+
+def child(keyfile: Path) -> None:
+    """Run ``keyrelay keys import bench-keys FILE`` in this process and report as one JSON line."""
+    from keyrelay import cli
+    from keyrelay.inventory import bulk
+
+    spent = {"db": 0.0}
+    for store in (bulk.SqliteKeys, bulk.PostgresKeys):
+        time_calls(store, ["stored", "insert"], spent)
+    rss_before = peak_rss_mib()
+    started = time.perf_counter()
+    cli.keys_import(SLUG, keyfile, None)
+    elapsed = time.perf_counter() - started
+    result = {"elapsed": elapsed, "db": spent["db"], "rss_before": rss_before, "rss_peak": peak_rss_mib()}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 def run(backend: str, n: int) -> None:
-    if backend == "sqlite":
-        os.environ.pop("BENCH_PG_COPY", None)
     with tempfile.TemporaryDirectory(prefix="kr-bench-") as tmp:
         workdir = Path(tmp)
         keyfile = workdir / "keys.txt"
         started = time.perf_counter()
         write_keys(keyfile, n)
         generated = time.perf_counter() - started
-        with fresh_database(backend, workdir) as url:
-            settings = settings_for(url, workdir)
-            db = Database(url)
-            try:
-                create_product(db, settings)
-                rss_before = peak_rss_mib()
-                spent = timed_inserts()
-                started = time.perf_counter()
-                imported, duplicates = import_like_the_cli(db, settings, keyfile)
-                elapsed = time.perf_counter() - started
-                with db.transaction(write=False) as session:
-                    stored = session.scalar(text("SELECT count(*) FROM card_keys"))
-            finally:
-                db.dispose()
-    if (imported, duplicates, stored) != (n, 0, n):
-        raise SystemExit(f"wrong result: imported {imported}, duplicates {duplicates}, stored {stored}; expected {n}")
-    method = "COPY" if os.environ.get("BENCH_PG_COPY") else "INSERT"
+        name = f"kr_bench_{uuid.uuid4().hex[:12]}"
+        url = f"sqlite:///{workdir / 'bench.db'}" if backend == "sqlite" else PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+        try:
+            step(workdir, url, "--prepare")
+            result = json.loads(step(workdir, url, "--child", str(keyfile)).strip().splitlines()[-1])
+        finally:
+            stored = int(step(workdir, url, "--finish").strip() or -1)
+    if stored != n:
+        raise SystemExit(f"wrong result: stored {stored}, expected {n}")
+    elapsed, db = result["elapsed"], result["db"]
     print(
-        f"{backend:<10} {method:<6} n={n:,}  import {elapsed:6.1f} s  {n / elapsed:>9,.0f} keys/s  "
-        f"(insert {spent['insert']:.1f} s, parse+dedupe+encrypt+commit {elapsed - spent['insert']:.1f} s)  "
-        f"peak RSS {peak_rss_mib():,.0f} MiB (before import {rss_before:,.0f} MiB; key file generated in {generated:.1f} s)",
+        f"{backend:<10} n={n:,}  import {elapsed:6.1f} s  {n / elapsed:>9,.0f} keys/s  "
+        f"(key store calls {db:.1f} s, parse+fingerprint+encrypt+commit {elapsed - db:.1f} s)  "
+        f"peak RSS {result['rss_peak']:,.0f} MiB (after imports, before the file {result['rss_before']:,.0f} MiB; "
+        f"key file generated in {generated:.1f} s; load average {load:.1f})",
         flush=True,
     )
 
@@ -183,17 +178,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="keys to import (default 1,000,000)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--pg-copy", action="store_true", help="experiment: insert with COPY on PostgreSQL (bench-only code)")
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.pg_copy:
-        os.environ["BENCH_PG_COPY"] = "1"  # inherited by the child processes
-    if args.backend != "both":
-        run(args.backend, args.n)
-        return
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs", flush=True)
-    for backend in ("sqlite", "postgresql"):
-        # One child per backend: ru_maxrss is a high-water mark of the whole process.
-        subprocess.run([sys.executable, __file__, "--n", str(args.n), "--backend", backend], check=True)
+    url = os.environ.get("KEYRELAY_DATABASE_URL", "")
+    if args.prepare:
+        prepare(url)
+    elif args.child:
+        child(args.child)
+    elif args.finish:
+        finish(url)
+    else:
+        print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs", flush=True)
+        for backend in ("sqlite", "postgresql") if args.backend == "both" else (args.backend,):
+            run(backend, args.n)
 
 
 if __name__ == "__main__":

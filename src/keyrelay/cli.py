@@ -155,10 +155,13 @@ def keys_import(
     from keyrelay.kit.db import Database
 
     settings = _settings()
-    data = file.read_bytes()
-    fmt = format or sniff_format(file.name, data)
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    # The file is read as it is imported (flat memory for millions of keys); the count is known at the end.
+    with (
+        file.open("rb") as stream,
+        Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar,
+    ):
+        fmt = format or sniff_format(file.name, stream.peek(64 * 1024))
         task = bar.add_task("storing keys", total=None)
         try:
             with Database(settings.resolved_database_url).transaction() as session:
@@ -166,7 +169,7 @@ def keys_import(
                 report = inventory.import_keys(
                     session,
                     product_id=target.id,
-                    data=data,
+                    data=stream,
                     fmt=fmt,
                     source="cli",
                     vault=settings.vault,

@@ -135,6 +135,13 @@ def test_fingerprint_scope_boundary_is_unambiguous(vault: Vault) -> None:
     assert vault.fingerprint(b"2x", b"p1") != vault.fingerprint(b"x", b"p12")
 
 
+def test_fingerprinter_matches_fingerprint(vault: Vault) -> None:
+    fingerprint = vault.fingerprinter(b"product:1")
+    for plaintext in (b"", b"ABCD", b"ABCD", "卡密".encode()):
+        assert fingerprint(plaintext) == vault.fingerprint(plaintext, b"product:1")
+    assert vault.fingerprinter(b"p1")(b"2x") == vault.fingerprint(b"2x", b"p1") != vault.fingerprint(b"x", b"p12")
+
+
 def test_reprs_hide_key_material() -> None:
     vault = Vault([K2, K1], FP_KEY)
     for text in (repr(K1), str(K1), repr(vault), str(vault)):

@@ -9,19 +9,27 @@ logs, audit rows and the console.
 
 Line numbers are 1-based physical lines of the file, where CRLF, LF and a lone
 CR each end a line; for CSV it is the line a record starts on.
+
+Parsing streams: ``iter_key_lines`` reads the upload block by block
+(``decoding``) and yields each line as soon as it is complete, so a file of
+millions of keys never sits in memory. A whole-file problem may therefore be
+raised after some lines were yielded; it still wins over any bad line.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
+
+from keyrelay.inventory.decoding import KeyFileError as KeyFileError
+from keyrelay.inventory.decoding import KeyFileErrorCode as KeyFileErrorCode
+from keyrelay.inventory.decoding import KeySource as KeySource
+from keyrelay.inventory.decoding import text_blocks
 
 MAX_LINE_BYTES = 4096
 """Longest accepted text line, in UTF-8 bytes without the line ending."""
@@ -36,20 +44,9 @@ CsvColumn = str | int | None
 # Tab is legitimate inside keys; everything else in Cc (plus lone surrogates,
 # which only str input can carry) breaks copy-paste redemption.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
-_BINARY_BYTES = bytes([*range(0x09), *range(0x0E, 0x20), 0x7F])
-_NOT_BINARY_BYTES = bytes(b for b in range(256) if b not in _BINARY_BYTES)
-_BINARY_MIN_COUNT = 16
-_BINARY_RATIO = 0.10
-_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
-
-class KeyFileErrorCode(StrEnum):
-    """Stable codes for whole-file rejections."""
-
-    EMPTY_FILE = "empty_file"
-    BINARY_FILE = "binary_file"
-    BAD_ENCODING = "bad_encoding"
-    BAD_CSV = "bad_csv"
+# A CSV line holds at most a few keys; one this long is not a key file (and must not fill memory).
+_MAX_CSV_LINE_CHARS = 1 << 20
+_CSV_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
 
 
 class InvalidReason(StrEnum):
@@ -60,17 +57,6 @@ class InvalidReason(StrEnum):
     EMPTY_FIELD = "empty_field"
     MISSING_COLUMN = "missing_column"
     EXTRA_COLUMNS = "extra_columns"
-
-
-class KeyFileError(ValueError):
-    """The whole upload is unusable; ``code`` is stable, the message is for people."""
-
-    def __init__(self, code: KeyFileErrorCode, message: str, *, byte_offset: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.byte_offset = byte_offset
-        """Offset of the first undecodable byte, for ``bad_encoding``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +96,8 @@ def sniff_format(filename: str | None, data: bytes) -> KeyFormat:
     return "text"
 
 
-def parse_key_text(data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> ParseResult:
-    """Parse a whole upload; raises ``KeyFileError`` for whole-file problems."""
+def parse_key_text(data: KeySource, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> ParseResult:
+    """Parse a whole upload into memory; raises ``KeyFileError`` for whole-file problems."""
     result = ParseResult()
     first_line_of: dict[str, int] = {}
     for entry in iter_key_lines(data, fmt, csv_column):
@@ -125,63 +111,29 @@ def parse_key_text(data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvCo
     return result
 
 
-def iter_key_lines(data: bytes | str, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> Iterator[KeyLine | InvalidLine]:
-    """Yield every non-blank line as a key or a rejection, without de-duplicating."""
-    text = _to_text(data)
-    if fmt == "text":
-        entries = _text_entries(text)
-    elif fmt == "csv":
-        entries = _csv_entries(text, csv_column)
-    else:
+def iter_key_lines(data: KeySource, fmt: KeyFormat = "text", csv_column: CsvColumn = None) -> Iterator[KeyLine | InvalidLine]:
+    """Yield every non-blank line as a key or a rejection, without de-duplicating, reading ``data`` as it goes.
+
+    Raises ``KeyFileError`` for a whole-file problem, possibly after yielding
+    some lines: the caller must treat lines it already got as void.
+    """
+    if fmt not in ("text", "csv"):
         raise ValueError(f"unknown key file format {fmt!r}")
+    blocks = text_blocks(data)
+    entries = _text_entries(blocks) if fmt == "text" else _csv_entries(_physical_lines(blocks), csv_column)
     found = False
-    for entry in entries:
-        found = True
-        yield entry
+    try:
+        for entry in entries:
+            found = True
+            yield entry
+    except KeyFileError:
+        # A bad CSV is found mid-file, but a binary or undecodable file (known
+        # only at its end) outranks it, as when decoding came first: read on.
+        for _ in blocks:
+            pass
+        raise
     if not found:
         raise KeyFileError(KeyFileErrorCode.EMPTY_FILE, "the file contains no card keys")
-
-
-# --- decoding -----------------------------------------------------------------
-
-
-def _to_text(data: bytes | str) -> str:
-    """Decode UTF-8 (optional BOM) or BOM-marked UTF-16, refusing binary files."""
-    if isinstance(data, str):
-        _reject_binary(data.encode("utf-8", "surrogatepass"))
-        return data.removeprefix("\ufeff")
-    offset = 0
-    if data.startswith(_UTF16_BOMS):
-        data = _utf16_to_utf8(data)
-    elif data.startswith(codecs.BOM_UTF8):
-        data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
-    _reject_binary(data)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # The bad byte itself is not shown: it may sit inside a secret.
-        line_no = data.count(b"\n", 0, exc.start) + 1
-        raise KeyFileError(
-            KeyFileErrorCode.BAD_ENCODING,
-            f"the file is not valid UTF-8: undecodable byte at offset {exc.start + offset} (line {line_no}); save it as UTF-8",
-            byte_offset=exc.start + offset,
-        ) from None
-
-
-def _utf16_to_utf8(data: bytes) -> bytes:
-    try:
-        return data.decode("utf-16").encode("utf-8")
-    except UnicodeDecodeError:
-        raise KeyFileError(KeyFileErrorCode.BAD_ENCODING, "the file has a UTF-16 BOM but is not valid UTF-16") from None
-
-
-def _reject_binary(data: bytes) -> None:
-    if b"\x00" in data:
-        raise KeyFileError(KeyFileErrorCode.BINARY_FILE, "the file is binary (contains NUL bytes)")
-    # translate() deletes every ordinary byte in C, leaving only the control bytes.
-    controls = len(data.translate(None, _NOT_BINARY_BYTES))
-    if controls >= _BINARY_MIN_COUNT and controls > _BINARY_RATIO * len(data):
-        raise KeyFileError(KeyFileErrorCode.BINARY_FILE, "the file looks binary (too many control bytes)")
 
 
 # --- lines and fields -----------------------------------------------------------
@@ -207,33 +159,78 @@ def _utf8_len(text: str) -> int:
     # Up to 4 bytes per character, so short lines skip the encode.
     if len(text) * 4 <= MAX_LINE_BYTES:
         return len(text)
+    return _utf8_size(text)
+
+
+def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _text_entries(text: str) -> Iterator[KeyLine | InvalidLine]:
-    # Not str.splitlines(): it also splits on \v, \f, \x1c-\x1e, \x85 and
-    # U+2028, which would shift line numbers and hide control characters.
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for line_no, line in enumerate(lines, start=1):
-        secret = line.strip()
-        if not secret:
-            continue
-        size = _utf8_len(line)
-        if size > MAX_LINE_BYTES:
-            yield InvalidLine(
-                line_no,
-                InvalidReason.TOO_LONG,
-                f"the line is {size} bytes; the limit is {MAX_LINE_BYTES}",
-            )
-        else:
-            yield _check_secret(line_no, secret)
+def _text_entries(blocks: Iterable[str]) -> Iterator[KeyLine | InvalidLine]:
+    line_no = 0
+    carry = ""  # the unfinished last line so far
+    # Of a line already known to be too long only its size is kept, so one
+    # endless line cannot fill memory; blank tells whether it was all whitespace.
+    dropped, blank = 0, True
+    for block in blocks:
+        text = carry + block
+        # A CR ending the block may be the first half of a CRLF: keep it for the next block.
+        held = "\r" if text.endswith("\r") else ""
+        # Not str.splitlines(): it also splits on \v, \f, \x1c-\x1e, \x85 and
+        # U+2028, which would shift line numbers and hide control characters.
+        lines = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        carry = lines.pop()
+        for line in lines:
+            line_no += 1
+            entry = _text_entry(line_no, line, dropped, blank)
+            dropped, blank = 0, True
+            if entry is not None:
+                yield entry
+        if len(carry) > MAX_LINE_BYTES:  # at least a byte per character: too long already
+            dropped, blank = dropped + _utf8_size(carry), blank and not carry.strip()
+            carry = ""
+        carry += held
+    entry = _text_entry(line_no + 1, carry.removesuffix("\r"), dropped, blank)
+    if entry is not None:
+        yield entry
 
 
-def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+def _text_entry(line_no: int, line: str, dropped: int = 0, blank: bool = True) -> KeyLine | InvalidLine | None:
+    """The entry for one line, of which ``dropped`` earlier bytes were let go; None for a blank line."""
+    secret = line.strip()
+    if not secret and blank:
+        return None
+    size = dropped + _utf8_size(line) if dropped else _utf8_len(line)
+    if size > MAX_LINE_BYTES:
+        return InvalidLine(line_no, InvalidReason.TOO_LONG, f"the line is {size} bytes; the limit is {MAX_LINE_BYTES}")
+    return _check_secret(line_no, secret)
+
+
+def _physical_lines(blocks: Iterable[str]) -> Iterator[str]:
+    """Lines with their endings, as ``open(newline="")`` gives them to ``csv``: CRLF, LF and a lone CR each end one."""
+    carry = ""
+    lines = 0
+    for block in blocks:
+        text = carry + block
+        # A CR ending the block may be the first half of a CRLF: leave it for the next block.
+        end = len(text) - 1 if text.endswith("\r") else len(text)
+        taken = 0
+        for match in _CSV_LINE_RE.finditer(text, 0, end):
+            lines += 1
+            yield match.group()
+            taken = match.end()
+        carry = text[taken:]
+        if len(carry) > _MAX_CSV_LINE_CHARS:
+            raise KeyFileError(KeyFileErrorCode.BAD_CSV, f"line {lines + 1} is longer than {_MAX_CSV_LINE_CHARS:,} characters")
+    if carry:
+        yield carry
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """Yield (start line, fields) for every non-blank CSV record."""
-    # newline="" keeps quoted line breaks intact; strict=True turns an
-    # unbalanced quote into an error instead of swallowing the rest of the file.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # Lines keep their endings so quoted line breaks stay intact; strict=True turns
+    # an unbalanced quote into an error instead of swallowing the rest of the file.
+    reader = csv.reader(lines, strict=True)
     start = 1
     try:
         for row in reader:
@@ -244,8 +241,8 @@ def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
         raise KeyFileError(KeyFileErrorCode.BAD_CSV, f"malformed CSV near line {reader.line_num}: {exc}") from None
 
 
-def _csv_entries(text: str, csv_column: CsvColumn) -> Iterator[KeyLine | InvalidLine]:
-    records = _csv_records(text)
+def _csv_entries(lines: Iterable[str], csv_column: CsvColumn) -> Iterator[KeyLine | InvalidLine]:
+    records = _csv_records(lines)
     first = next(records, None)
     if first is None:
         return

@@ -1,5 +1,9 @@
 """Inventory use cases: import keys, count stock, reserve / sell / release, reveal, rotate.
 
+An import streams: the file is parsed, de-duplicated, encrypted and stored a
+chunk at a time while it is read (``importing``, ``bulk``), so memory stays
+flat for millions of keys.
+
 Allocation is the hot path. It is one statement that picks and marks keys:
 on PostgreSQL the inner SELECT takes ``FOR UPDATE SKIP LOCKED`` so concurrent
 buyers skip each other's keys instead of queueing; on SQLite the write
@@ -8,25 +12,22 @@ transaction already holds the database's single write lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
 from keyrelay.inventory import errors
+from keyrelay.inventory.bulk import key_store
+from keyrelay.inventory.importing import IMPORT_CHUNK, Progress, store_keys
 from keyrelay.inventory.models import CardKey, ImportBatch
-from keyrelay.inventory.parsing import InvalidLine, KeyFileError, parse_key_text
+from keyrelay.inventory.parsing import InvalidLine, KeyFileError, KeySource, iter_key_lines
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
 from keyrelay.kit.db import memo
 from keyrelay.kit.vault import Vault
-
-INSERT_CHUNK = 5000
-Progress = Callable[[int, int], None]
-"""``progress(done, total)`` called while an import runs."""
 
 
 def key_aad(product_id: int) -> bytes:
@@ -45,7 +46,10 @@ class ImportReport:
     batch_id: int | None
     imported: int
     duplicates: int
+    """Every skipped line, exactly."""
     duplicate_lines: list[int] = field(default_factory=list)
+    """The first ``DUPLICATE_LINES_KEPT`` (1,000) of those lines, ascending: a re-sent file of 10^6 keys
+    would otherwise carry a million line numbers."""
     invalid: list[InvalidLine] = field(default_factory=list)
 
 
@@ -53,46 +57,50 @@ def import_keys(
     session: Session,
     *,
     product_id: int,
-    data: bytes | str,
+    data: KeySource,
     fmt: str,
     source: str,
     vault: Vault,
     actor: str,
     progress: Progress | None = None,
+    chunk_size: int = IMPORT_CHUNK,
 ) -> ImportReport:
     """Parse, de-duplicate, encrypt and store keys for a product, all or nothing.
 
-    Duplicates (within the file, or already stored for the product) are skipped
-    and reported; invalid lines reject the whole batch so the operator can fix
-    the file and retry without half an import in stock.
+    ``data`` is the upload in memory (bytes or str) or a binary file, read as
+    it is parsed. Duplicates (within the file, or already stored for the
+    product) are skipped and reported; invalid lines reject the whole batch so
+    the operator can fix the file and retry without half an import in stock.
+    Keys are stored while the file is still being read, so the import runs in
+    a savepoint: an invalid line or a bad file found late, or any failure,
+    takes back every key stored so far, even if the caller goes on with its
+    transaction.
     """
     try:
-        parsed = parse_key_text(data, "csv" if fmt == "csv" else "text")
+        with session.begin_nested():
+            batch = ImportBatch(product_id=product_id, source=source, imported=0, duplicates=0)
+            session.add(batch)
+            session.flush()
+            with key_store(session, product_id=product_id, batch_id=batch.id, created_at=utcnow()) as store:
+                tally = store_keys(
+                    iter_key_lines(data, "csv" if fmt == "csv" else "text"),
+                    store,
+                    vault=vault,
+                    scope=_scope(product_id),
+                    aad=key_aad(product_id),
+                    chunk_size=chunk_size,
+                    progress=progress,
+                )
+            if tally.invalid:
+                raise errors.INVALID_KEY_LINES(
+                    field="file",
+                    count=tally.invalid,
+                    invalid=[{"line": bad.line_no, "reason": bad.reason} for bad in tally.invalid_lines],
+                )
+            batch.imported, batch.duplicates = tally.imported, tally.duplicates
     except KeyFileError as exc:
         # A whole-file problem (empty, binary, bad encoding, bad CSV) is the uploader's to fix: 422, not 500.
         raise errors.KEY_FILE_REJECTED(field="file", why=exc.message, reason=str(exc.code)) from exc
-    if parsed.invalid:
-        raise errors.INVALID_KEY_LINES(
-            field="file",
-            count=len(parsed.invalid),
-            invalid=[{"line": bad.line_no, "reason": bad.reason} for bad in parsed.invalid[:100]],
-        )
-    scope, aad = _scope(product_id), key_aad(product_id)
-    stored = _stored_fingerprints(session, product_id)
-    rows: list[dict[str, object]] = []
-    duplicate_lines = list(parsed.duplicates_in_file)
-    for line in parsed.keys:
-        secret = line.secret.encode()
-        fingerprint = vault.fingerprint(secret, scope)
-        if fingerprint in stored:
-            duplicate_lines.append(line.line_no)
-            continue
-        stored.add(fingerprint)
-        rows.append({"product_id": product_id, "ciphertext": vault.encrypt(secret, aad), "fingerprint": fingerprint})
-    batch = ImportBatch(product_id=product_id, source=source, imported=len(rows), duplicates=len(duplicate_lines))
-    session.add(batch)
-    session.flush()
-    _insert_rows(session, rows, batch.id, progress)
     record(
         session,
         actor=actor,
@@ -100,33 +108,12 @@ def import_keys(
         target_type="product",
         target_id=str(product_id),
         batch_id=batch.id,
-        imported=len(rows),
-        duplicates=len(duplicate_lines),
+        imported=tally.imported,
+        duplicates=tally.duplicates,
     )
-    if rows:
+    if tally.imported:
         outbox.emit(session, "stock.changed", {"product_id": product_id})
-    return ImportReport(batch.id, len(rows), len(duplicate_lines), sorted(duplicate_lines))
-
-
-def _stored_fingerprints(session: Session, product_id: int) -> set[bytes]:
-    query = select(CardKey.fingerprint).where(CardKey.product_id == product_id)
-    return {bytes(fp) for fp in session.scalars(query)}
-
-
-def _insert_rows(session: Session, rows: list[dict[str, object]], batch_id: int, progress: Progress | None) -> None:
-    now = utcnow()
-    statement = insert(CardKey)
-    try:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            for row in chunk:
-                row.update(batch_id=batch_id, status="available", created_at=now)
-            session.execute(statement, chunk)
-            if progress:
-                progress(min(start + INSERT_CHUNK, len(rows)), len(rows))
-    except IntegrityError as exc:
-        # Another import of the same keys committed first; ours must not half-land.
-        raise errors.CONCURRENT_IMPORT() from exc
+    return ImportReport(batch.id, tally.imported, tally.duplicates, tally.duplicate_lines)
 
 
 def stock_counts(session: Session, product_ids: Sequence[int]) -> dict[int, dict[str, int]]:

@@ -36,7 +36,7 @@ import binascii
 import hmac
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -231,3 +231,18 @@ class Vault:
         """
         message = len(scope).to_bytes(4, "big") + scope + plaintext
         return hmac.digest(self._fingerprint_key, message, "sha256")
+
+    def fingerprinter(self, scope: bytes) -> Callable[[bytes], bytes]:
+        """``fingerprint(·, scope)`` for many plaintexts: the keyed, scoped HMAC state is computed once.
+
+        A bulk import fingerprints millions of keys under one scope; copying a
+        prepared HMAC is about a third cheaper than keying a new one per key.
+        """
+        prepared = hmac.new(self._fingerprint_key, len(scope).to_bytes(4, "big") + scope, "sha256")
+
+        def fingerprint(plaintext: bytes) -> bytes:
+            mac = prepared.copy()
+            mac.update(plaintext)
+            return mac.digest()
+
+        return fingerprint
