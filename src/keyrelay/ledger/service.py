@@ -82,11 +82,6 @@ def supplier_payable_spec(user_id: int) -> AccountSpec:
     return AccountSpec(f"payable:supplier:{user_id}", "payable", user_id)
 
 
-def supplier_payable(session: Session, user_id: int, currency: str) -> Account:
-    spec = supplier_payable_spec(user_id)
-    return account(session, spec.code, kind=spec.kind, currency=currency, owner_user_id=user_id)
-
-
 def account(session: Session, code: str, *, kind: str, currency: str, owner_user_id: int | None = None) -> Account:
     """Get or create the account ``code`` in ``currency``."""
     found = session.scalar(select(Account).where(Account.code == code, Account.currency == currency))
