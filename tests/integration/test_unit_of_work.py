@@ -212,7 +212,7 @@ def test_wallet_reads_of_a_user_without_accounts_create_none_and_write_nothing(c
     assert count(db, Account) == 0
 
 
-# --- the nonce is spent in its own transaction ----------------------------------------------
+# --- the nonce stays spent when the work fails ----------------------------------------------
 
 
 def _signed(client: TestClient, key: api_keys.NewKey, method: str, path: str, body: bytes, nonce: str, stamp: str) -> Any:
@@ -237,3 +237,88 @@ def test_a_replayed_nonce_is_refused_even_when_the_first_request_failed(client: 
     assert replay.status_code == 401, replay.text
     assert replay.json()["code"] == "replayed_nonce"
     assert count(db, Withdrawal) == 0
+
+
+# --- routes that spend the nonce in their one transaction (``spends_nonce_in_work``) ---------------
+
+
+def _known_key(client: TestClient, db: Database, settings: Settings, scopes: list[str]) -> tuple[Any, api_keys.NewKey]:
+    """A funded distributor's key, used once so this process knows it (its next purchase or payout defers the nonce)."""
+    with db.transaction() as s:
+        shop = make_distributor(s, None, operator_id=make_operator(s).id)
+        key = api_keys.create(s, user_id=shop.user_id, name="known", scopes=scopes, vault=settings.vault)
+    warm = _signed(client, key, "GET", f"{API}/distributor/wallet", b"", uuid.uuid4().hex, str(int(time.time())))
+    assert warm.status_code == 200, warm.text
+    assert state_of_client(client).known_keys.get(key.key.key_id, now=time.time()) is not None
+    return shop, key
+
+
+def state_of_client(client: TestClient) -> Any:
+    return client.app.state.keyrelay  # type: ignore[attr-defined]
+
+
+def test_a_known_keys_refused_payout_keeps_its_nonce_spent(client: TestClient, db: Database, settings: Settings) -> None:
+    """The nonce rolls back with the work, then is spent again at once: a top-up does not make the captured request replayable."""
+    shop, key = _known_key(client, db, settings, ["money:write", "catalog:read"])
+    path, stamp, nonce = f"{API}/distributor/withdrawals", str(int(time.time())), uuid.uuid4().hex
+    body = b'{"amount_minor": 5000, "payee": "bank"}'
+    first = _signed(client, key, "POST", path, body, nonce, stamp)
+    assert (first.status_code, first.json()["code"]) == (409, "insufficient_balance"), first.text
+    with db.transaction() as s:
+        top_up(s, shop.user_id, 10_000)
+    replay = _signed(client, key, "POST", path, body, nonce, stamp)
+    assert (replay.status_code, replay.json()["code"]) == (401, "replayed_nonce"), replay.text
+    assert count(db, Withdrawal) == 0
+
+
+def test_a_known_keys_refusal_is_the_answer_its_idempotency_key_replays(client: TestClient, db: Database, settings: Settings) -> None:
+    """Work refused: everything rolled back, and the refusal stored for the key, so a retry (freshly signed) gets the same answer."""
+    shop, key = _known_key(client, db, settings, ["money:write", "catalog:read"])
+    path, body, idem = f"{API}/distributor/withdrawals", b'{"amount_minor": 5000, "payee": "bank"}', uuid.uuid4().hex
+
+    def send() -> Any:
+        signature_headers = _signed_headers(key, "POST", path, body)
+        return client.post(path, content=body, headers={**signature_headers, "Idempotency-Key": idem, "content-type": "application/json"})
+
+    first = send()
+    assert (first.status_code, first.json()["code"]) == (409, "insufficient_balance"), first.text
+    with db.transaction() as s:
+        top_up(s, shop.user_id, 10_000)
+    retry = send()
+    assert retry.status_code == 409, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.content == first.content
+    assert count(db, Withdrawal) == 0
+
+
+def _signed_headers(key: api_keys.NewKey, method: str, path: str, body: bytes) -> dict[str, str]:
+    stamp, nonce = str(int(time.time())), uuid.uuid4().hex
+    signature = api_keys.sign(key.secret, api_keys.canonical_request(method, path, stamp, nonce, body))
+    return {"X-Key-Id": key.key.key_id, "X-Timestamp": stamp, "X-Nonce": nonce, "X-Signature": signature}
+
+
+def test_a_known_key_revoked_or_disabled_is_refused_in_the_works_transaction(client: TestClient, db: Database, settings: Settings) -> None:
+    """This process remembers the key, but the purchase's transaction re-reads revoked/is_active: nothing is sold."""
+    for change in ("revoke", "disable"):
+        shop, key = _known_key(client, db, settings, ["money:write", "catalog:read"])
+        with db.transaction() as s:
+            if change == "revoke":
+                api_keys.revoke(s, user_id=shop.user_id, key_id=key.key.key_id)
+            else:
+                identity.get_user(s, shop.user_id).is_active = False
+        path, body = f"{API}/distributor/withdrawals", b'{"amount_minor": 5000, "payee": "bank"}'
+        refused = client.post(path, content=body, headers={**_signed_headers(key, "POST", path, body), "content-type": "application/json"})
+        assert (refused.status_code, refused.json()["code"]) == (401, "key_revoked"), refused.text
+        assert state_of_client(client).known_keys.get(key.key.key_id, now=time.time()) is None, "forgotten at once"
+    assert count(db, Withdrawal) == 0
+
+
+def test_a_known_keys_request_refused_before_its_work_still_spends_the_nonce(client: TestClient, db: Database, settings: Settings) -> None:
+    """A body that fails validation (422) never reaches the work's transaction; its nonce is spent after, all the same."""
+    _shop, key = _known_key(client, db, settings, ["money:write", "catalog:read"])
+    path, stamp, nonce = f"{API}/distributor/withdrawals", str(int(time.time())), uuid.uuid4().hex
+    body = b'{"amount_minor": "lots", "payee": "bank"}'
+    first = _signed(client, key, "POST", path, body, nonce, stamp)
+    assert first.status_code == 422, first.text
+    replay = _signed(client, key, "POST", path, body, nonce, stamp)
+    assert (replay.status_code, replay.json()["code"]) == (401, "replayed_nonce"), replay.text

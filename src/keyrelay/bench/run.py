@@ -238,7 +238,9 @@ def _servers(env: dict[str, str], workdir: Path, count: int, *, profile: Path | 
     if profile:
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         kind = "raw" if profile.suffix == ".txt" else "flamegraph"  # raw: collapsed stacks, for scripts
-        serve = [spy, "record", "--subprocesses", "--gil", "--rate", "250", "--format", kind, "--output", str(profile.resolve()), "--", *serve]
+        # --gil: samples of the thread holding the GIL only, so the graph is where the CPU goes, not who waits
+        record = ["record", "--subprocesses", "--gil", "--rate", "250", "--format", kind, "--output", str(profile.resolve())]
+        serve = [spy, *record, "--", *serve]
     logs = [(workdir / "serve.log").open("ab"), (workdir / "worker.log").open("ab")]
     procs = [
         subprocess.Popen(serve, env=env, cwd=workdir, stdout=logs[0], stderr=subprocess.STDOUT),  # noqa: S603 - our own command

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstraint, column, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.audit.service import record
@@ -146,9 +148,29 @@ class SignedRequest:
 
 
 def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> ApiKey:
-    """Check key, skew, signature and nonce (in that order); raise ``SignatureRejected`` with the reason."""
+    """Check a signed request and spend its nonce, in the caller's transaction; the key comes back."""
+    return _verified(session, request, vault=vault, now=now)[0]
+
+
+def verify_known(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> KnownKey:
+    """``verify``, answering what a ``KeyCache`` keeps (the owner's account is not checked here)."""
+    key, owner, secret = _verified(session, request, vault=vault, now=now)
+    return KnownKey(key.key_id, owner.id, owner.role, owner.email, key.scopes, key.channel_id, secret, owner.is_active)
+
+
+def _verified(session: Session, request: SignedRequest, *, vault: Vault, now: float) -> tuple[ApiKey, User, str]:
+    key, owner = _load(session, request.key_id)
+    secret = vault.decrypt(key.secret_ciphertext, secret_aad(key.key_id)).decode()
+    check_signature(request, secret, now=now)
+    # Checked last so a forged request cannot burn a legitimate client's nonce.
+    spend_nonce(session, key.key_id, request.nonce, int(request.timestamp))
+    _touch(session, key)
+    return key, owner, secret
+
+
+def _load(session: Session, key_id: str) -> tuple[ApiKey, User]:
     # The owner comes in the same query: the caller checks the account next (``get_user`` finds it loaded).
-    query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == request.key_id)
+    query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == key_id)
     found = session.execute(query).tuples().first()
     if found is None:
         raise errors.UNKNOWN_KEY()
@@ -156,20 +178,93 @@ def verify(session: Session, request: SignedRequest, *, vault: Vault, now: float
     memo(session, "identity.users")[owner.id] = owner  # the identity map holds objects weakly
     if key.revoked:
         raise errors.KEY_REVOKED(why="this API key was revoked")
+    return key, owner
+
+
+def check_signature(request: SignedRequest, secret: str, *, now: float) -> None:
+    """Timestamp within the skew, a well-formed nonce, and the HMAC of the canonical request (no database)."""
     if not request.timestamp.isdigit() or abs(now - int(request.timestamp)) > MAX_SKEW_SECONDS:
         raise errors.STALE_TIMESTAMP(max_skew_seconds=MAX_SKEW_SECONDS)
     if not 8 <= len(request.nonce) <= 64 or not request.nonce.isprintable():
         raise errors.BAD_NONCE()
-    secret = vault.decrypt(key.secret_ciphertext, secret_aad(key.key_id)).decode()
     message = canonical_request(request.method, request.path_and_query, request.timestamp, request.nonce, request.body)
     if not hmac.compare_digest(sign(secret, message).encode(), request.signature.lower().encode()):
         raise errors.BAD_SIGNATURE()
-    # Checked last so a forged request cannot burn a legitimate client's nonce.
-    values = {"key_id": key.key_id, "nonce": request.nonce, "seen_at": utcnow(), "ts": int(request.timestamp)}
+
+
+def spend_nonce(session: Session, key_id: str, nonce: str, ts: int) -> None:
+    """Record the nonce as seen; a second request with it, in any process, is a replay."""
+    values = {"key_id": key_id, "nonce": nonce, "seen_at": utcnow(), "ts": ts}
     if insert_or_skip(session, ApiNonce, values, ["key_id", "nonce"]) is None:
         raise errors.REPLAYED_NONCE()
-    _touch(session, key)
-    return key
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A key and its owner as last read: what signing and the caller's principal need.
+
+    Only ``revoked`` and the owner's ``is_active`` change after a key is made
+    (scopes, channel, role and e-mail never do); ``still_valid`` re-reads those
+    two in the transaction that does the request's work.
+    """
+
+    key_id: str
+    user_id: int
+    role: str
+    email: str
+    scopes: str
+    channel_id: int | None
+    secret: str = field(repr=False)
+    active: bool
+
+
+_STILL_VALID = text("SELECT k.revoked, u.is_active FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = :key_id").columns(
+    column("revoked", Boolean), column("is_active", Boolean)
+)
+
+
+def still_valid(session: Session, key_id: str) -> None:
+    """Refuse, in the work's transaction, a key revoked (or an account disabled) since it was read."""
+    row = session.connection().execute(_STILL_VALID, {"key_id": key_id}).first()
+    if row is None:
+        raise errors.UNKNOWN_KEY()
+    if row.revoked:
+        raise errors.KEY_REVOKED(why="this API key was revoked")
+    if not row.is_active:
+        raise errors.KEY_REVOKED(why="the key's account is disabled")
+
+
+class KeyCache:
+    """Known keys of this process, for ``ttl`` seconds: a signed request then needs no read before its work.
+
+    Never the last word: whoever uses an entry re-checks it with ``still_valid``
+    in the transaction that does the work, and ``forget`` drops it when that
+    check fails. Holds decrypted secrets, so it lives in memory only.
+    """
+
+    def __init__(self, *, ttl: float = 60.0, size: int = 10_000) -> None:
+        self._ttl, self._size = ttl, size
+        self._entries: OrderedDict[str, tuple[float, KnownKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str, *, now: float) -> KnownKey | None:
+        with self._lock:
+            found = self._entries.get(key_id)
+            if found is None or now - found[0] > self._ttl:
+                return None
+            self._entries.move_to_end(key_id)
+            return found[1]
+
+    def put(self, known: KnownKey, *, now: float) -> None:
+        with self._lock:
+            self._entries[known.key_id] = (now, known)
+            self._entries.move_to_end(known.key_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._entries.pop(key_id, None)
 
 
 def _touch(session: Session, key: ApiKey) -> None:

@@ -102,6 +102,15 @@ def complete(session: Session, record_id: int, *, status: int, body: str) -> Non
     )
 
 
+def store(session: Session, *, owner: str, key: str, fingerprint: str, status: int, body: str) -> None:
+    """Keep an answer for (owner, key) outright, its request's own transaction having rolled back.
+
+    A record there already (another request with this key got in first) stays as it is.
+    """
+    values = {"owner": owner, "key": key, "request_hash": fingerprint, "status": "done", "response_status": status, "response_body": body}
+    insert_or_skip(session, IdempotencyRecord, values, ["owner", "key"])
+
+
 def release(session: Session, record_id: int) -> None:
     """Forget a claim whose request failed unexpectedly, so the client may retry."""
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id, IdempotencyRecord.status == "running"))
@@ -173,4 +182,5 @@ __all__ = [
     "release",
     "request_hash",
     "seal_body",
+    "store",
 ]

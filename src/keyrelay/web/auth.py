@@ -15,41 +15,53 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from keyrelay.identity import api_keys
 from keyrelay.identity import errors as identity_errors
 from keyrelay.identity.scopes import Scope
-from keyrelay.identity.service import Principal, get_user, principal_from_token, require_role
+from keyrelay.identity.service import Principal, principal_from_token, require_role
 from keyrelay.web.state import state_of
 
 SESSION_COOKIE = "kr_session"
 bearer = HTTPBearer(auto_error=False, description="Console JWT from POST /api/v1/auth/token")
 _RESOLVED = "keyrelay_principal"
 """``request.state`` attribute holding the resolved caller: a signed request's nonce may be spent only once."""
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
-async def caller(request: Request) -> Principal | None:
-    """The caller, resolved once per request: a signed API-key request, a bearer JWT, the console cookie, or None."""
+async def caller(request: Request, *, defer_nonce: bool = False) -> Principal | None:
+    """The caller, resolved once per request: a signed API-key request, a bearer JWT, the console cookie, or None.
+
+    ``defer_nonce`` (routes marked ``spends_nonce_in_work``): a signed request
+    whose key this process knows is checked without the database, and its
+    nonce is left for the route's own transaction to spend (``PendingNonce``).
+    """
     if hasattr(request.state, _RESOLVED):
         resolved: Principal | None = getattr(request.state, _RESOLVED)
         return resolved
-    who = await _resolve(request)
+    who = await _resolve(request, defer_nonce)
     setattr(request.state, _RESOLVED, who)
     return who
 
 
-async def _resolve(request: Request) -> Principal | None:
+async def _resolve(request: Request, defer_nonce: bool) -> Principal | None:
     if request.headers.get("x-key-id"):
         body = await request.body()
-        return await run_in_threadpool(_signed_principal, request, body)
+        signed = _signed_request(request, body)
+        if defer_nonce:
+            deferred = _from_known_key(request, signed)
+            if deferred is not None:
+                return deferred
+        return await run_in_threadpool(_signed_principal, request, signed)
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -58,22 +70,10 @@ async def _resolve(request: Request) -> Principal | None:
     return principal_from_token(token, secret=state_of(request).jwt_secret)
 
 
-def _signed_principal(request: Request, body: bytes) -> Principal:
-    """Verify a signed request and spend its nonce, in a transaction of its own, committed before the route runs.
-
-    Not in the request's unit of work, on purpose: the nonce must stay spent
-    when the work fails. Were the claim rolled back with a refused request (a
-    payout refused for want of money, say), the captured request could be
-    replayed within the 300 s window — after a top-up, successfully. The route's
-    unit of work is often a read (a plain ``BEGIN`` on SQLite, which must not
-    write), and the caller is resolved before the body is read (``GuardedRoute``),
-    before any unit of work exists. The price is one short transaction per
-    signed request (``bench/RESULTS.md``); folding it into the work is unsafe.
-    """
-    st = state_of(request)
+def _signed_request(request: Request, body: bytes) -> api_keys.SignedRequest:
     headers = request.headers
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    signed = api_keys.SignedRequest(
+    return api_keys.SignedRequest(
         key_id=headers.get("x-key-id", ""),
         timestamp=headers.get("x-timestamp", ""),
         nonce=headers.get("x-nonce", ""),
@@ -82,20 +82,102 @@ def _signed_principal(request: Request, body: bytes) -> Principal:
         path_and_query=path,
         body=body,
     )
+
+
+def _signed_principal(request: Request, signed: api_keys.SignedRequest) -> Principal:
+    """Verify a signed request and spend its nonce, in a transaction of its own, committed before the route runs.
+
+    Not in the request's unit of work, on purpose: the nonce must stay spent
+    when the work fails. Were the claim rolled back with a refused request (a
+    payout refused for want of money, say), the captured request could be
+    replayed within the 300 s window — after a top-up, successfully. The route's
+    unit of work is often a read (a plain ``BEGIN`` on SQLite, which must not
+    write), and the caller is resolved before the body is read (``GuardedRoute``),
+    before any unit of work exists. Routes marked ``spends_nonce_in_work`` spend
+    it in their own transaction instead, once this process knows the key (the
+    key is remembered here for that).
+    """
+    st = state_of(request)
+    now = time.time()
     with st.db.transaction() as session:
-        key = api_keys.verify(session, signed, vault=st.settings.vault, now=time.time())
-        request.app.state.limiter.check_key(key.key_id)
-        user = get_user(session, key.user_id)
-        if not user.is_active:
+        known = api_keys.verify_known(session, signed, vault=st.settings.vault, now=now)
+        request.app.state.limiter.check_key(known.key_id)
+        if not known.active:
             raise identity_errors.KEY_REVOKED(why="the key's account is disabled")
-        return Principal(
-            user_id=user.id,
-            role=user.role,
-            email=user.email,
-            scopes=frozenset(key.scopes.split()),
-            key_id=key.key_id,
-            channel_id=key.channel_id,
-        )
+    st.known_keys.put(known, now=now)
+    return _principal(known)
+
+
+def _from_known_key(request: Request, signed: api_keys.SignedRequest) -> Principal | None:
+    """A signed request of a key this process knows: its signature checked here, its nonce left to the work's transaction."""
+    st = state_of(request)
+    now = time.time()
+    known = st.known_keys.get(signed.key_id, now=now)
+    if known is None:
+        return None
+    api_keys.check_signature(signed, known.secret, now=now)
+    request.app.state.limiter.check_key(known.key_id)
+    request.state.keyrelay_nonce = PendingNonce(known.key_id, signed.nonce, int(signed.timestamp))
+    return _principal(known)
+
+
+def _principal(known: api_keys.KnownKey) -> Principal:
+    return Principal(
+        user_id=known.user_id,
+        role=known.role,
+        email=known.email,
+        scopes=frozenset(known.scopes.split()),
+        key_id=known.key_id,
+        channel_id=known.channel_id,
+    )
+
+
+@dataclass
+class PendingNonce:
+    """A signed request's nonce not yet spent: the route's transaction spends it with the work (or ``GuardedRoute`` after)."""
+
+    key_id: str
+    nonce: str
+    ts: int
+    spent: bool = False
+
+    def spend(self, session: Session, known_keys: api_keys.KeyCache) -> None:
+        """Re-check the key (revoked? account disabled?) and spend the nonce, in ``session``'s transaction."""
+        try:
+            api_keys.still_valid(session, self.key_id)
+        except identity_errors.SignatureRejected:
+            known_keys.forget(self.key_id)
+            raise
+        api_keys.spend_nonce(session, self.key_id, self.nonce, self.ts)
+        self.spent = True
+
+
+def pending_nonce(request: Request) -> PendingNonce | None:
+    """The request's nonce still to be spent, if it is a deferred signed request."""
+    pending: PendingNonce | None = getattr(request.state, "keyrelay_nonce", None)
+    return pending if pending is not None and not pending.spent else None
+
+
+def spends_nonce_in_work(endpoint: Endpoint) -> Endpoint:
+    """Mark a route whose one transaction (``run_once``) spends a signed request's nonce along with the work.
+
+    Saves the separate nonce transaction of every signed request (``web.idempotency``
+    keeps the nonce spent when the work fails).
+    """
+    setattr(endpoint, _DEFERS, True)
+    return endpoint
+
+
+_DEFERS = "keyrelay_spends_nonce_in_work"
+
+
+def _spend_left_over(request: Request) -> None:
+    pending = pending_nonce(request)
+    if pending is None:
+        return
+    st = state_of(request)
+    with st.db.transaction() as session:
+        pending.spend(session, st.known_keys)
 
 
 async def optional_principal(
@@ -155,11 +237,17 @@ class GuardedRoute(APIRoute):
         if not guards:
             return handle
 
+        defer = bool(getattr(self.endpoint, _DEFERS, False))
+
         async def guarded(request: Request) -> Response:
-            who = await caller(request)
-            for guard in guards:
-                guard.check(who)
-            return await handle(request)
+            try:
+                who = await caller(request, defer_nonce=defer)
+                for guard in guards:
+                    guard.check(who)
+                return await handle(request)
+            finally:
+                if defer and pending_nonce(request) is not None:  # refused before its work ran: spend it all the same
+                    await run_in_threadpool(_spend_left_over, request)
 
         return guarded
 

@@ -8,6 +8,7 @@ is kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +18,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from keyrelay.identity import api_keys
+from keyrelay.identity import errors as identity_errors
 from keyrelay.kit import idempotency
 from keyrelay.kit.errors import DomainError
 from keyrelay.kit.vault import Vault
+from keyrelay.web.auth import PendingNonce, pending_nonce
 from keyrelay.web.errors import problem_body
 from keyrelay.web.state import client_ip, state_of
 
@@ -48,33 +52,57 @@ async def run_once(request: Request, *, owner: str, status_code: int, work: Call
 
 
 def _run(request: Request, key: str | None, owner: str, body: bytes, status_code: int, work: Callable[[Session], BaseModel]) -> Response:
+    """Claim, work and stored answer in one transaction, with a deferred signed request's nonce spent first.
+
+    A concurrent request with the same key waits on the claim's unique index
+    (PostgreSQL) or for the writer's turn (SQLite) and then replays the stored
+    answer. When the work fails, everything rolls back and a second, short
+    transaction spends the nonce all the same and, for an expected refusal,
+    stores it as the answer to replay (``_after_failure``).
+    """
     st = state_of(request)
-    if key is None:
-        with st.db.transaction() as session:
-            return JSONResponse(work(session).model_dump(mode="json"), status_code=status_code)
-    fingerprint = idempotency.request_hash(request.method, request.url.path, body)
-    with st.db.transaction() as session:
-        claimed = idempotency.claim(session, owner=owner, key=key, fingerprint=fingerprint)
-    if isinstance(claimed, idempotency.Stored):
-        stored = idempotency.open_body(st.settings.vault, owner=owner, key=key, stored=claimed.body)
-        replay = Response(stored, status_code=claimed.status, media_type=_media(claimed.status))
-        replay.headers["Idempotent-Replayed"] = "true"
-        return replay
+    nonce = pending_nonce(request)
+    fingerprint = idempotency.request_hash(request.method, request.url.path, body) if key is not None else ""
+    claimed: int | idempotency.Stored | None = None
     try:
         with st.db.transaction() as session:
+            if nonce is not None:
+                nonce.spend(session, st.known_keys)
+            if key is None:
+                return JSONResponse(work(session).model_dump(mode="json"), status_code=status_code)
+            claimed = idempotency.claim(session, owner=owner, key=key, fingerprint=fingerprint)
+            if isinstance(claimed, idempotency.Stored):
+                stored = idempotency.open_body(st.settings.vault, owner=owner, key=key, stored=claimed.body)
+                replay = Response(stored, status_code=claimed.status, media_type=_media(claimed.status))
+                replay.headers["Idempotent-Replayed"] = "true"
+                return replay
             payload = work(session).model_dump(mode="json")
             idempotency.complete(session, claimed, status=status_code, body=_sealed(st.settings.vault, owner, key, payload))
         return JSONResponse(payload, status_code=status_code)
-    except DomainError as exc:
-        # An expected refusal is the answer to this request: keep it, so a retry gets the same one.
-        problem = problem_body(exc)
-        with st.db.transaction() as session:
-            idempotency.complete(session, claimed, status=exc.status, body=_sealed(st.settings.vault, owner, key, problem))
+    except Exception as exc:
+        if nonce is not None and not nonce.spent:  # refused before the work: the key itself, or a replay
+            raise
+        # An expected refusal of the work is the answer to this request: kept, so a retry gets the same one.
+        answer = exc if isinstance(exc, DomainError) and isinstance(claimed, int) and key is not None else None
+        _after_failure(request, nonce, key, owner, fingerprint, answer)
         raise
-    except Exception:
-        with st.db.transaction() as session:
-            idempotency.release(session, claimed)
-        raise
+
+
+def _after_failure(
+    request: Request, nonce: PendingNonce | None, key: str | None, owner: str, fingerprint: str, answer: DomainError | None
+) -> None:
+    """The work's transaction rolled back: spend the nonce again, and store ``answer`` as the key's response."""
+    if nonce is None and answer is None:
+        return
+    st = state_of(request)
+    with st.db.transaction() as session:
+        if nonce is not None:
+            # A replay may have taken it in the meantime (and been refused, or run on its own): spent either way.
+            with contextlib.suppress(identity_errors.SignatureRejected):
+                api_keys.spend_nonce(session, nonce.key_id, nonce.nonce, nonce.ts)
+        if answer is not None and key is not None:
+            sealed = _sealed(st.settings.vault, owner, key, problem_body(answer))
+            idempotency.store(session, owner=owner, key=key, fingerprint=fingerprint, status=answer.status, body=sealed)
 
 
 def _render(content: Any) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from keyrelay.checkout import Terms
 from keyrelay.config import Settings
+from keyrelay.identity.api_keys import KeyCache
 from keyrelay.kit.db import Database
 from keyrelay.kit.throttle import Throttle
 from keyrelay.payments.registry import Registry
@@ -29,6 +30,8 @@ class AppState:
     """Per order number: central lookups, whoever asks (stops distributed guessing of one order)."""
     jwt_secret: bytes
     link_secret: bytes
+    known_keys: KeyCache = field(default_factory=KeyCache)
+    """API keys this process has verified lately (``web.auth``: signed purchases then skip the nonce transaction)."""
 
     @property
     def providers(self) -> Registry:

@@ -17,11 +17,12 @@ dependency as soon as the route function has returned its rendered response,
 before it is sent. ``tests/integration/test_unit_of_work.py`` pins this: a
 commit that fails answers 500, never 2xx.
 
-Not for: ``run_once`` routes (idempotent creates keep their own transactions,
-the claim commits with the change), routes that must commit before doing more
-work (a webhook test send delivers after its commit), and the signed-request
-nonce, which is claimed in its own transaction before the route runs (see
-``web.auth``).
+Not for: ``run_once`` routes (idempotent creates keep their own transaction:
+the claim, the change and the stored answer commit together, and a signed
+request's nonce is spent in it too), routes that must commit before doing more
+work (a webhook test send delivers after its commit), and the nonce of a signed
+request to any other route, which is spent in its own transaction before the
+route runs (see ``web.auth``).
 """
 
 from __future__ import annotations

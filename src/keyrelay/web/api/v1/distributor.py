@@ -66,6 +66,7 @@ from keyrelay.web.auth import (
     MoneyWriter,
     NetworkManager,
     OrderWriter,
+    spends_nonce_in_work,
 )
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
@@ -255,6 +256,7 @@ class PurchaseOut(OrderDetail):
 
 
 @router.post("/purchases", response_model=PurchaseOut, status_code=201, responses=IDEMPOTENT)
+@spends_nonce_in_work
 async def wholesale_purchase(body: PurchaseIn, who: OrderWriter, request: Request) -> Response:
     """Buy at my cost from my balance; the keys are in the response. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)
@@ -360,6 +362,7 @@ def statement(
 
 
 @router.post("/withdrawals", response_model=WithdrawalOut, status_code=201, responses=IDEMPOTENT)
+@spends_nonce_in_work
 async def request_withdrawal(body: WithdrawalIn, who: MoneyWriter, request: Request) -> Response:
     """Ask for a payout; the amount is locked until the operator pays or rejects it. Safe to retry with ``Idempotency-Key``."""
     st = state_of(request)

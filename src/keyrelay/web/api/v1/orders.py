@@ -14,7 +14,7 @@ from keyrelay.orders import errors as order_errors
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
 from keyrelay.web.api.v1.schemas import CheckoutOut, EventOut, LookupIn, LookupOut, OrderDetail, OrderIn, OrderOut
-from keyrelay.web.auth import GuardedRoute, OptionalOrderWriter
+from keyrelay.web.auth import GuardedRoute, OptionalOrderWriter, spends_nonce_in_work
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import AppState, base_url, client_ip, state_of
 
@@ -23,6 +23,7 @@ Token = Annotated[str, Query(description="The order's access token from checkout
 
 
 @router.post("", response_model=CheckoutOut, status_code=201, responses=IDEMPOTENT)
+@spends_nonce_in_work
 async def create_order(body: OrderIn, request: Request, who: OptionalOrderWriter) -> Response:
     """Check out: hold the keys and return where to pay (wallet orders come back delivered).
 

@@ -22,7 +22,7 @@ from keyrelay.web.api.v1.webhook_schemas import (
     WebhookEndpointPatch,
     WebhookSecretOut,
 )
-from keyrelay.web.auth import GuardedRoute, WebhookManager
+from keyrelay.web.auth import GuardedRoute, WebhookManager, spends_nonce_in_work
 from keyrelay.web.idempotency import IDEMPOTENT, owner_of, run_once
 from keyrelay.web.state import state_of
 from keyrelay.web.uow import ReadSession, WriteSession
@@ -40,6 +40,7 @@ DISABLED: dict[int | str, dict[str, Any]] = {409: {"description": "The endpoint 
 
 
 @router.post("", response_model=WebhookEndpointCreatedOut, status_code=201, responses={**IDEMPOTENT, **FORBIDDEN_URL})
+@spends_nonce_in_work
 async def create_endpoint(body: WebhookEndpointIn, who: WebhookManager, request: Request) -> Response:
     """Register a URL for signed events. The ``secret`` is in this response only: store it now."""
     st = state_of(request)
