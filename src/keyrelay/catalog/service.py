@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -51,13 +51,18 @@ def get_category(session: Session, category_id: int) -> Category:
 
 def get_product(session: Session, product_id: int, *, active_only: bool = False) -> Product:
     """The product, or ``NotFound`` (also for inactive ones when ``active_only``)."""
-    product = session.get(Product, product_id)
+    known: dict[int, Product] = memo(session, "catalog.products")
+    product = known.get(product_id) or session.scalar(_BY_ID, {"id": product_id})
     if product is None or (active_only and not product.is_active):
         raise errors.NOT_FOUND(resource="product", id=product_id)
     # The session's identity map holds objects weakly: keep the product for the rest of the
     # transaction, so the next get_product (delivery, after placing) does not select it again.
-    memo(session, "catalog.products")[product_id] = product
+    known[product_id] = product
     return product
+
+
+_BY_ID = select(Product).where(Product.id == bindparam("id"))
+"""Built once: cheaper than ``session.get`` on a miss, or a statement built per call (docs/performance.md)."""
 
 
 def kinds_of(session: Session, product_ids: Iterable[int]) -> dict[int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,8 +30,15 @@ def subsite_channel(session: Session, distributor: Distributor) -> Channel:
 
 def wholesale_channel(session: Session, distributor: Distributor) -> Channel:
     """Where a distributor's own purchases land unless it names a channel."""
+    found = session.scalar(_WHOLESALE, {"distributor_id": distributor.id})
+    if found is not None:
+        return found
     query = select(Channel).where(Channel.distributor_id == distributor.id, Channel.name == "Wholesale")
     return _get_or_create(session, query, Channel(distributor_id=distributor.id, name="Wholesale", kind="other"))
+
+
+_WHOLESALE = select(Channel).where(Channel.distributor_id == bindparam("distributor_id"), Channel.name == "Wholesale")
+"""Built once: the hot path looks it up on every wholesale purchase."""
 
 
 def _get_or_create(session: Session, query: Select[tuple[Channel]], new: Channel) -> Channel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -34,32 +34,27 @@ def _pick(rows: list[LevelPrice] | list[ChildPrice], product_id: int) -> tuple[R
 def cost_steps(session: Session, distributor: Distributor, product: Product) -> list[Step]:
     """The per-unit cost of every distributor from level 1 down to ``distributor``."""
     nodes_chain = network.chain(session, distributor)
-    levels = {d.level for d in nodes_chain}
-    level_rows = list(
-        session.scalars(
-            select(LevelPrice).where(
-                LevelPrice.level.in_(levels), or_(LevelPrice.product_id == product.id, LevelPrice.product_id.is_(None))
-            )
-        )
-    )
+    levels = sorted({d.level for d in nodes_chain})
+    level_rows = list(session.scalars(_LEVEL_RULES, {"levels": levels, "product_id": product.id}))
     parent_ids = [d.parent_id for d in nodes_chain if d.parent_id]
-    child_rows = (
-        list(
-            session.scalars(
-                select(ChildPrice).where(
-                    ChildPrice.parent_id.in_(parent_ids), or_(ChildPrice.product_id == product.id, ChildPrice.product_id.is_(None))
-                )
-            )
-        )
-        if parent_ids
-        else []
-    )
+    child_rows = list(session.scalars(_CHILD_RULES, {"parents": parent_ids, "product_id": product.id})) if parent_ids else []
     nodes = []
     for d in nodes_chain:
         parent_rule, parent_source = _pick([r for r in child_rows if r.parent_id == d.parent_id], product.id) if d.parent_id else (None, "")
         level_rule, level_source = _pick([r for r in level_rows if r.level == d.level], product.id)
         nodes.append(Node(d.id, d.user_id, d.level, parent_rule, parent_source, level_rule, level_source))
     return resolve_chain(product_prices(product), nodes)
+
+
+# Built once (with bind parameters): the hot path's statements built per call cost ~40 % more CPU (docs/performance.md).
+_LEVEL_RULES = select(LevelPrice).where(
+    LevelPrice.level.in_(bindparam("levels", expanding=True)),
+    or_(LevelPrice.product_id == bindparam("product_id"), LevelPrice.product_id.is_(None)),
+)
+_CHILD_RULES = select(ChildPrice).where(
+    ChildPrice.parent_id.in_(bindparam("parents", expanding=True)),
+    or_(ChildPrice.product_id == bindparam("product_id"), ChildPrice.product_id.is_(None)),
+)
 
 
 def retail_price(session: Session, distributor: Distributor, product: Product) -> int:
@@ -138,9 +133,11 @@ def _self_dealing(session: Session, seller: Distributor, buyer_user_id: int | No
     from keyrelay.identity.service import emails_of
 
     members = network.chain(session, seller)
-    emails = emails_of(session, [d.user_id for d in members])
     contact = contact.strip().lower()
-    return frozenset(d.id for d in members if d.user_id == buyer_user_id or (contact and emails.get(d.user_id) == contact))
+    by_account = {d.id for d in members if d.user_id == buyer_user_id}
+    others = [d for d in members if d.id not in by_account]  # a wholesale buyer at level 1 leaves nobody to look up
+    emails = emails_of(session, [d.user_id for d in others]) if contact and others else {}
+    return frozenset(by_account | {d.id for d in others if emails.get(d.user_id) == contact})
 
 
 def _check_rule(rule: str, value: int, allowed: tuple[str, ...]) -> None:

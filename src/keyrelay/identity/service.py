@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -134,4 +134,7 @@ def emails_of(session: Session, user_ids: list[int]) -> dict[int, str]:
     """``{user_id: e-mail}`` for these accounts, in one query."""
     if not user_ids:
         return {}
-    return dict(session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).tuples().all())
+    return dict(session.execute(_EMAILS, {"ids": user_ids}).tuples().all())
+
+
+_EMAILS = select(User.id, User.email).where(User.id.in_(bindparam("ids", expanding=True)))
