@@ -30,6 +30,11 @@ log = structlog.get_logger(__name__)
 
 _last_housekeeping = 0.0
 
+FULL_PASS = 100
+"""A pass that found this much work (the outbox's batch) goes again at once."""
+GATHER_SECONDS = 0.05
+"""After a pass that found a little work: events arriving in the meantime share the next pass (its transactions and queries)."""
+
 
 def _housekeeping_due(every: float = 60.0) -> bool:
     """Old nonces and idempotency records are purged about once a minute per worker."""
@@ -96,6 +101,8 @@ class Worker:
                 busy = 0
             if not busy:
                 self._stop.wait(self.interval)
+            elif busy < FULL_PASS:  # a trickle: let a few more events gather than pay a whole pass for each
+                self._stop.wait(min(self.interval, GATHER_SECONDS))
         log.info("worker_stopped", loop=name)
 
     def _spawn(self, name: str, work: Callable[[], int]) -> None:

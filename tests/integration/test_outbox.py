@@ -223,3 +223,32 @@ def test_a_transactions_events_are_written_in_one_statement(db: Database, topic:
         sa_event.remove(engine, "before_cursor_execute", seen)
     assert len(inserts) == 1
     assert [e.payload["n"] for e in _events(db, topic)] == [0, 1, 2, 3, 4]
+
+
+def test_a_subscriber_that_wants_nothing_this_pass_gets_no_task(db: Database, topic: str) -> None:
+    """``wants`` is asked once per pass; False: the events are processed with no task, savepoint or handler call."""
+    seen: list[dict[str, Any]] = []
+    asked: list[bool] = []
+    listening = {"now": False}
+
+    def wants(_session: Session) -> bool:
+        asked.append(listening["now"])
+        return listening["now"]
+
+    @outbox.subscribe(f"{topic}.maybe", topic, wants=wants)
+    def handle(_session: Session, payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    with db.transaction() as s:
+        for n in range(3):
+            outbox.emit(s, topic, {"n": n})
+    assert _drain(db) == 3
+    assert (seen, _tasks(db, f"{topic}.maybe"), asked) == ([], [], [False])
+    assert all(e.processed_at is not None for e in _events(db, topic))
+
+    listening["now"] = True
+    with db.transaction() as s:
+        outbox.emit(s, topic, {"n": 3})
+    _drain(db)
+    assert seen == [{"n": 3}]
+    assert [t.status for t in _tasks(db, f"{topic}.maybe")] == [outbox.DONE]

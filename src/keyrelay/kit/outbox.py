@@ -31,6 +31,7 @@ from keyrelay.kit.db import Base, BigId, UtcDateTime, table_of
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Session, dict[str, Any]], None]
+Wants = Callable[[Session], bool]
 MAX_ATTEMPTS = 12
 PENDING, DONE, DEAD = "pending", "done", "dead"
 
@@ -51,6 +52,8 @@ class Subscriber:
     """Stable identifier: task rows refer to it, so renaming one orphans its pending work."""
     topics: frozenset[str]
     handler: Handler
+    wants: Wants | None = None
+    """Asked once per pass: False means no task is made for this subscriber (nothing it would do now)."""
 
 
 _SUBSCRIBERS: dict[str, Subscriber] = {}
@@ -132,13 +135,18 @@ def publish(session: Session, event: Event) -> None:
     emit(session, event.topic, event.payload())
 
 
-def subscribe(name: str, *topics: str) -> Callable[[Handler], Handler]:
-    """Decorator: ``handler(session, payload)`` runs once for every event of ``topics``."""
+def subscribe(name: str, *topics: str, wants: Wants | None = None) -> Callable[[Handler], Handler]:
+    """Decorator: ``handler(session, payload)`` runs once for every event of ``topics``.
+
+    ``wants(session)``, if given, is asked once per worker pass before any task
+    is made: a subscriber with nothing to do then (a webhook nobody listens to)
+    costs the pass no task row, savepoint or handler call.
+    """
 
     def wrap(func: Handler) -> Handler:
         existing = _SUBSCRIBERS.get(name)
         merged = (existing.topics if existing and existing.handler is func else frozenset()) | frozenset(topics)
-        _SUBSCRIBERS[name] = Subscriber(name, merged, func)
+        _SUBSCRIBERS[name] = Subscriber(name, merged, func, wants)
         return func
 
     return wrap
@@ -177,6 +185,13 @@ def fan_out(session: Session, *, limit: int = 100) -> int:
     events = session.execute(query).all()
     if not events:
         return 0
+    wanted: dict[str, bool] = {}
+
+    def wants(sub: Subscriber) -> bool:
+        if sub.name not in wanted:
+            wanted[sub.name] = sub.wants is None or sub.wants(session)
+        return wanted[sub.name]
+
     tasks = [
         {
             "event_id": event_id,
@@ -189,6 +204,7 @@ def fan_out(session: Session, *, limit: int = 100) -> int:
         }
         for event_id, topic in events
         for sub in subscribers_of(topic)
+        if wants(sub)
     ]
     if tasks:
         session.execute(insert(OutboxTask), tasks)

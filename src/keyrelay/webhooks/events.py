@@ -63,12 +63,17 @@ def _order_event(session: Session, event_type: str, payload: dict[str, Any]) -> 
     to_distributors(session, event_type, network.chain(session, seller), lambda _d: data)
 
 
-@outbox.subscribe("webhooks.order_delivered", "order.delivered")
+def _heard(*event_types: str) -> outbox.Wants:
+    """A subscriber's ``wants``: some enabled endpoint takes one of these event types (read once per pass)."""
+    return lambda session: any(listening(session, event_type) for event_type in event_types)
+
+
+@outbox.subscribe("webhooks.order_delivered", "order.delivered", wants=_heard("order.delivered"))
 def on_order_delivered(session: Session, payload: dict[str, Any]) -> None:
     _order_event(session, "order.delivered", payload)
 
 
-@outbox.subscribe("webhooks.order_refunded", "order.refunded")
+@outbox.subscribe("webhooks.order_refunded", "order.refunded", wants=_heard("order.refunded"))
 def on_order_refunded(session: Session, payload: dict[str, Any]) -> None:
     _order_event(session, "order.refunded", payload)
 
@@ -82,7 +87,7 @@ def _stock_mark(session: Session, product_id: int, available: int, is_low: bool)
     return session.scalars(query).one(), False
 
 
-@outbox.subscribe("webhooks.stock", "stock.changed")
+@outbox.subscribe("webhooks.stock", "stock.changed", wants=_heard("stock.changed", "stock.low"))
 def on_stock_changed(session: Session, payload: dict[str, Any]) -> None:
     """Announce the product's current count, once per pass, and the crossing into low stock."""
     product_id = int(payload["product_id"])
