@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import Integer, String, Text, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.kit.clock import utcnow
@@ -95,11 +95,14 @@ def claim(session: Session, *, owner: str, key: str, fingerprint: str) -> int | 
 
 def complete(session: Session, record_id: int, *, status: int, body: str) -> None:
     """Store the response; call inside the transaction of the guarded change."""
-    session.execute(
-        update(table_of(IdempotencyRecord))
-        .where(table_of(IdempotencyRecord).c.id == record_id)
-        .values(status="done", response_status=status, response_body=body)
-    )
+    session.connection().execute(_COMPLETE, {"record_id": record_id, "answer_status": status, "answer_body": body})
+
+
+_COMPLETE = (
+    update(table_of(IdempotencyRecord))
+    .where(table_of(IdempotencyRecord).c.id == bindparam("record_id"))
+    .values(status="done", response_status=bindparam("answer_status"), response_body=bindparam("answer_body"))
+)
 
 
 def store(session: Session, *, owner: str, key: str, fingerprint: str, status: int, body: str) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from keyrelay.distribution.reach import Reach
 from keyrelay.identity.passwords import hash_password, verify_password
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import memo, table_of
+from keyrelay.kit.db import add_inserted, memo, table_of
 from keyrelay.kit.errors import IllegalTransition
 from keyrelay.kit.ids import new_order_number
 from keyrelay.kit.states import move_row
@@ -65,7 +65,7 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int, born: str 
     if born not in BORN_STATES:
         raise ValueError(f"an order cannot be born {born}")
     now = utcnow()
-    order = Order(
+    values: dict[str, Any] = dict(
         number=new_order_number(),
         product_id=new.product_id,
         product_name=new.product_name,
@@ -88,14 +88,13 @@ def open_order(session: Session, new: NewOrder, *, hold_seconds: int, born: str 
         pricing=new.pricing,
         buyer_ref=new.buyer_ref,
         expires_at=now + timedelta(seconds=hold_seconds),
+        paid_at=now if born != rules.PENDING else None,
+        delivered_at=now if born == rules.DELIVERED else None,
+        needs_attention=False,
         created_at=now,
+        updated_at=now,
     )
-    if born != rules.PENDING:
-        order.paid_at = now
-    if born == rules.DELIVERED:
-        order.delivered_at = now
-    session.add(order)
-    session.flush()
+    order = add_inserted(session, Order, values)
     created = ("created", f"{new.quantity} × {new.product_name} via {new.channel}")
     reached = ((state, "") for state in BORN_STATES[1 : BORN_STATES.index(born) + 1])
     add_events(session, order.id, [created, *reached], new_order=True)
