@@ -12,10 +12,11 @@ transaction already holds the database's single write lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import TextClause, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.service import record
@@ -26,7 +27,7 @@ from keyrelay.inventory.models import CardKey, ImportBatch
 from keyrelay.inventory.parsing import InvalidLine, KeyFileError, KeySource, iter_key_lines
 from keyrelay.kit import outbox
 from keyrelay.kit.clock import utcnow
-from keyrelay.kit.db import memo
+from keyrelay.kit.db import UtcDateTime, memo
 from keyrelay.kit.vault import Vault
 
 
@@ -175,6 +176,15 @@ WHERE id IN (
 )
 RETURNING id, ciphertext
 """
+
+
+@functools.cache
+def _sell_statement(dialect_name: str) -> TextClause:
+    """Built once per dialect; ``sold_at`` typed, so SQLite stores it as every other timestamp."""
+    lock = "FOR UPDATE SKIP LOCKED" if dialect_name == "postgresql" else ""
+    return text(_SELL.format(lock=lock)).bindparams(bindparam("sold_at", type_=UtcDateTime()))
+
+
 _SOLD_NOW = "inventory.sold_now"
 """Transaction memo (``kit.db.memo``): ``{order_id: [(key id, ciphertext)]}`` of keys sold in it, for the reveal."""
 
@@ -185,9 +195,9 @@ def sell_keys(session: Session, *, product_id: int, order_id: int, quantity: int
     One UPDATE … RETURNING takes the keys and their ciphertexts; the reveal in
     the same transaction reads them from here instead of selecting them again.
     """
-    lock = "FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
     params = {"order_id": order_id, "product_id": product_id, "quantity": quantity, "sold_at": utcnow()}
-    rows = [(int(key_id), bytes(blob)) for key_id, blob in session.execute(text(_SELL.format(lock=lock)), params)]
+    connection = session.connection()
+    rows = [(int(key_id), bytes(blob)) for key_id, blob in connection.execute(_sell_statement(connection.dialect.name), params)]
     if len(rows) < quantity:
         raise (errors.ONLY_SOME_LEFT(field="quantity", available=len(rows)) if rows else errors.SOLD_OUT(field="quantity", available=0))
     rows.sort()

@@ -113,11 +113,13 @@ def add_events(session: Session, order_id: int, events: Sequence[tuple[str, str]
     """Append timeline entries (kind, note) in one INSERT; a ``new_order``'s timeline is remembered whole."""
     now = utcnow()
     rows = [{"order_id": order_id, "kind": kind, "note": note, "created_at": now} for kind, note in events]
-    table = table_of(OrderEvent)
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    session.connection().execute(_INSERT_EVENT, rows)
     known: dict[int, list[OrderEvent]] = memo(session, _TIMELINES)
-    if new_order or order_id in known:
-        known.setdefault(order_id, []).extend(OrderEvent(id=new_id, **row) for new_id, row in zip(ids, rows, strict=True))
+    if new_order or order_id in known:  # in order: the response's timeline needs no ids
+        known.setdefault(order_id, []).extend(OrderEvent(**row) for row in rows)
+
+
+_INSERT_EVENT = insert(table_of(OrderEvent))
 
 
 def move(session: Session, order: Order, target: str, **values: object) -> None:
