@@ -15,7 +15,11 @@ from keyrelay.kit.db import table_of
 def record(session: Session, *, actor: str, action: str, target_type: str, target_id: str, ip: str = "", **detail: Any) -> None:
     """Add one audit row in the caller's transaction (so it exists iff the action happened)."""
     values = {"actor": actor, "action": action, "target_type": target_type, "target_id": target_id, "ip": ip, "detail": detail}
-    session.execute(insert(table_of(AuditEntry)).values(created_at=utcnow(), **values))
+    session.connection().execute(_INSERT, {**values, "created_at": utcnow()})
+
+
+_INSERT = insert(table_of(AuditEntry))
+"""Built once: every key reveal (each wholesale purchase) writes a row."""
 
 
 def recent(session: Session, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:

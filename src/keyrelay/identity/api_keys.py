@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstraint, column, delete, select, text, update
+from sqlalchemy import BigInteger, Boolean, LargeBinary, String, UniqueConstraint, bindparam, column, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keyrelay.audit.service import record
@@ -232,6 +232,24 @@ def still_valid(session: Session, key_id: str) -> None:
         raise errors.KEY_REVOKED(why="this API key was revoked")
     if not row.is_active:
         raise errors.KEY_REVOKED(why="the key's account is disabled")
+
+
+_SPEND_IF_VALID = text(
+    "INSERT INTO api_nonces (key_id, nonce, seen_at, ts)"
+    " SELECT k.key_id, :nonce, :seen_at, :ts FROM api_keys k JOIN users u ON u.id = k.user_id"
+    " WHERE k.key_id = :key_id AND NOT k.revoked AND u.is_active"
+    " ON CONFLICT (key_id, nonce) DO NOTHING RETURNING id"
+).bindparams(bindparam("seen_at", type_=UtcDateTime()))
+"""The nonce spent only if the key is still good, in one statement (SQLite parses ON CONFLICT here thanks to the WHERE)."""
+
+
+def spend_if_valid(session: Session, key_id: str, nonce: str, ts: int) -> None:
+    """``still_valid`` and ``spend_nonce`` in one round trip; the reason is looked up only when it fails."""
+    values = {"key_id": key_id, "nonce": nonce, "seen_at": utcnow(), "ts": ts}
+    if session.connection().execute(_SPEND_IF_VALID, values).first() is not None:
+        return
+    still_valid(session, key_id)  # revoked, disabled or gone: raises that
+    raise errors.REPLAYED_NONCE()
 
 
 class KeyCache:

@@ -144,11 +144,11 @@ class PendingNonce:
     def spend(self, session: Session, known_keys: api_keys.KeyCache) -> None:
         """Re-check the key (revoked? account disabled?) and spend the nonce, in ``session``'s transaction."""
         try:
-            api_keys.still_valid(session, self.key_id)
-        except identity_errors.SignatureRejected:
-            known_keys.forget(self.key_id)
+            api_keys.spend_if_valid(session, self.key_id, self.nonce, self.ts)
+        except identity_errors.SignatureRejected as refused:
+            if refused.code != identity_errors.REPLAYED_NONCE.code:
+                known_keys.forget(self.key_id)
             raise
-        api_keys.spend_nonce(session, self.key_id, self.nonce, self.ts)
         self.spent = True
 
 
