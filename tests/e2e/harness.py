@@ -239,6 +239,21 @@ _FORM_RE = re.compile(r'<form method="post" action="(?P<action>/pay/sandbox/[^"]
 _RETURN_RE = re.compile(r'name="return_to" value="(?P<value>[^"]*)"')
 
 
+def funded_distributor(deployment: Deployment, admin: Admin, *, name: str, amount_minor: int) -> tuple[str, int]:
+    """A level-1 distributor invited by the operator, joined and credited; returns (bearer token, user id)."""
+    invite = admin.http.post("/api/v1/admin/invites", json={})
+    assert invite.status_code == 201, invite.text
+    tag = uuid.uuid4().hex[:8]
+    email, password = f"{name.lower().split()[0]}-{tag}@example.com", "distributor-pass-1"
+    join = {"code": invite.json()["code"], "email": email, "password": password, "name": name, "slug": f"d-{tag}"}
+    assert httpx.post(f"{deployment.url}/api/v1/join", json=join).status_code == 201
+    token: str = httpx.post(f"{deployment.url}/api/v1/auth/token", json={"email": email, "password": password}).json()["access_token"]
+    user_id = int(httpx.get(f"{deployment.url}/api/v1/me/wallet", headers={"Authorization": f"Bearer {token}"}).json()["user_id"])
+    credit = admin.http.post(f"/api/v1/admin/wallets/{user_id}/credit", json={"amount_minor": amount_minor})
+    assert credit.status_code == 200, credit.text
+    return token, user_id
+
+
 def make_keys(count: int, prefix: str = "KEY") -> list[str]:
     tag = uuid.uuid4().hex[:6].upper()
     return [f"{prefix}-{tag}-{i:06d}-{uuid.uuid4().hex[:8].upper()}" for i in range(count)]

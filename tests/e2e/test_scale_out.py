@@ -24,7 +24,7 @@ import pytest
 from standardwebhooks import Webhook
 from webhook_receiver import receiver
 
-from .harness import KEYRELAY, DeployFactory, Deployment, deployments, make_keys
+from .harness import KEYRELAY, DeployFactory, Deployment, deployments, funded_distributor, make_keys
 
 pytestmark = pytest.mark.e2e
 HOOKS = "/api/v1/distributor/webhooks"
@@ -56,16 +56,8 @@ def _distributor(deployment: Deployment) -> tuple[httpx.Client, httpx.Client, in
     """A funded level-1 distributor with a bearer client on each server, and a product of ``KEYS`` keys."""
     admin = deployment.admin()
     product = admin.create_product(keys=make_keys(KEYS, prefix="SCALE"), price_minor=1000, supply_price_minor=600)
-    invite = admin.http.post("/api/v1/admin/invites", json={})
-    assert invite.status_code == 201, invite.text
-    tag = uuid.uuid4().hex[:8]
-    email, password = f"scale-{tag}@example.com", "distributor-pass-1"
-    join = {"code": invite.json()["code"], "email": email, "password": password, "name": "Scale shop", "slug": f"scale-{tag}"}
-    assert httpx.post(f"{deployment.url}/api/v1/join", json=join).status_code == 201
-    token = httpx.post(f"{deployment.url}/api/v1/auth/token", json={"email": email, "password": password}).json()["access_token"]
+    token, _user_id = funded_distributor(deployment, admin, name="Scale shop", amount_minor=1_000_000)
     a, b = (deployment.client(n, headers={"Authorization": f"Bearer {token}"}, timeout=60) for n in (0, 1))
-    user_id = a.get("/api/v1/me/wallet").json()["user_id"]
-    assert admin.http.post(f"/api/v1/admin/wallets/{user_id}/credit", json={"amount_minor": 1_000_000}).status_code == 200
     return a, b, int(product["id"])
 
 

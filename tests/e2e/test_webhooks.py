@@ -18,7 +18,7 @@ import pytest
 from standardwebhooks import Webhook
 from webhook_receiver import receiver
 
-from .harness import DeployFactory, Deployment, deployments, make_keys
+from .harness import DeployFactory, Deployment, deployments, funded_distributor, make_keys
 
 pytestmark = pytest.mark.e2e
 HOOKS = "/api/v1/distributor/webhooks"
@@ -49,17 +49,8 @@ def seller(request: pytest.FixtureRequest, deploy: DeployFactory) -> Seller:
     deployment = deploy(request.param)
     admin = deployment.admin()
     product = admin.create_product(keys=make_keys(20, prefix="WH"), price_minor=1000, supply_price_minor=600, map_minor=900)
-    invite = admin.http.post("/api/v1/admin/invites", json={})
-    assert invite.status_code == 201, invite.text
-    tag = uuid.uuid4().hex[:8]
-    email, password = f"hooks-{tag}@example.com", "distributor-pass-1"
-    join = {"code": invite.json()["code"], "email": email, "password": password, "name": "Hook shop", "slug": f"hooks-{tag}"}
-    assert httpx.post(f"{deployment.url}/api/v1/join", json=join).status_code == 201
-    token = httpx.post(f"{deployment.url}/api/v1/auth/token", json={"email": email, "password": password}).json()["access_token"]
+    token, _user_id = funded_distributor(deployment, admin, name="Hook shop", amount_minor=100_000)
     http = deployment.client(headers={"Authorization": f"Bearer {token}"})
-    user_id = http.get("/api/v1/me/wallet").json()["user_id"]
-    credit = admin.http.post(f"/api/v1/admin/wallets/{user_id}/credit", json={"amount_minor": 100_000})
-    assert credit.status_code == 200, credit.text
     return Seller(deployment, http, product["id"])
 
 
