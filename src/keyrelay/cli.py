@@ -246,7 +246,7 @@ def bench(
     seconds: Annotated[float, typer.Option(min=0.5, help="Length of each step.")] = 10.0,
     servers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (`keyrelay serve --workers N`).")] = 1,
     smoke: Annotated[bool, typer.Option(help="A tiny store and short steps: checks correctness only, no ceiling.")] = False,
-    ceiling: Annotated[bool, typer.Option(help="Replay the purchase's SQL with pgbench at each step (PostgreSQL).")] = True,
+    ceiling: Annotated[bool, typer.Option(help="The purchase's SQL alone: pgbench, or plain sqlite3 in-process.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
     threads: Annotated[int, typer.Option(min=0, max=1000, help="KEYRELAY_REQUEST_THREADS of the servers (0: default).")] = 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import event, text
 
 from keyrelay import checkout
 from keyrelay.app import build_state, create_app
-from keyrelay.bench import pgbench
+from keyrelay.bench import pgbench, sqlite_ceiling
 from keyrelay.bench.load import PATH, signed_headers
 from keyrelay.bench.scenario import SCENARIOS, Plan, load_store
 from keyrelay.bench.verify import delivered_orders, verify
@@ -27,7 +28,7 @@ def plan(db: Database, settings: Settings) -> Plan:
 def _purchase_statements(settings: Settings, plan: Plan, buyer_index: int) -> list[str]:
     """The statements (and BEGIN/COMMIT) of one signed purchase over HTTP, after a first one warmed every cache."""
     app = create_app(settings.model_copy(update={"rate_limit_per_ip": "100000/minute", "rate_limit_per_key": "100000/minute"}))
-    engine = app.state.keyrelay.db.engine
+    engines = {app.state.keyrelay.db.engine, app.state.keyrelay.db.write_engine}  # two on SQLite
     seen: list[str] = []
 
     def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -37,7 +38,7 @@ def _purchase_statements(settings: Settings, plan: Plan, buyer_index: int) -> li
         buyer = plan.buyers[buyer_index]
         for attempt in range(2):
             body = json.dumps({"product_id": plan.products[0], "quantity": 1}).encode()
-            if attempt:
+            for engine in engines if attempt else ():
                 event.listen(engine, "before_cursor_execute", on_statement)
                 event.listen(engine, "begin", lambda _conn: seen.append("BEGIN"))
                 event.listen(engine, "commit", lambda _conn: seen.append("COMMIT"))
@@ -54,6 +55,26 @@ def test_the_ceiling_script_sends_what_a_purchase_sends(settings: Settings, plan
     app_side = [pgbench.signature(statement) for statement in _purchase_statements(settings, plan, level - 1)]
     assert app_side == pgbench.script_signature(below_level_1=level > 1), (
         "the purchase's SQL changed: update src/keyrelay/bench/purchase.pgbench to send the same statements"
+    )
+
+
+def _collapsed(signatures: list[str]) -> list[str]:
+    """Runs of one signature counted once: an executemany is one event in the app and one trace line per row in sqlite3."""
+    return [s for n, s in enumerate(signatures) if n == 0 or signatures[n - 1] != s]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_the_sqlite_ceiling_sends_what_a_purchase_sends(settings: Settings, plan: Plan, level: int, db_url: str) -> None:
+    assert plan.buyers[level - 1].level == level
+    app_side = _collapsed([pgbench.signature(statement) for statement in _purchase_statements(settings, plan, level - 1)])
+    traced: list[str] = []
+    one = Plan(plan.scenario, [plan.buyers[level - 1]], plan.products[:1], plan.keys_per_product)
+    done = sqlite_ceiling.replay(Path(db_url.removeprefix("sqlite:///")), one, seconds=0.01, trace=traced.append)
+    assert done["transactions"] >= 1
+    first = traced[: traced.index("COMMIT") + 1]
+    assert app_side == _collapsed([pgbench.signature(statement) for statement in first]), (
+        "the purchase's SQL changed: update src/keyrelay/bench/sqlite_ceiling.py to send the same statements"
     )
 
 

@@ -26,7 +26,7 @@ def table(reports: Sequence[Report]) -> Table:
         "db CPU ms",
     ):
         out.add_column(heading, justify="left" if heading in ("scenario", "db", "errors") else "right")
-    for heading in ("pgbench /s", "pgbench p99", "ratio", "checks"):
+    for heading in ("ceiling /s", "ceiling p99", "ratio", "checks"):
         out.add_column(heading, justify="right")
     for report in reports:
         for step in report.steps:
@@ -57,7 +57,7 @@ def markdown(reports: Sequence[Report]) -> str:
     """The same rows as a Markdown table, for ``bench/RESULTS.md`` and ``docs/performance.md``."""
     lines = [
         "| scenario | db | procs | clients | purchases/s | p50 / p95 / p99 ms | errors "
-        "| CPU ms app / worker / db | pgbench /s (p99 ms) | ratio | checks |",
+        "| CPU ms app / worker / db | ceiling /s (p99 ms) | ratio | checks |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for report in reports:

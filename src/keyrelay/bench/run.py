@@ -30,7 +30,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from keyrelay.bench import pgbench
+from keyrelay.bench import pgbench, sqlite_ceiling
 from keyrelay.bench.scenario import SCENARIOS, SMOKE, Scenario, load_store
 from keyrelay.bench.verify import delivered_orders, verify
 from keyrelay.kit.db import Database
@@ -167,6 +167,12 @@ def _run(options: Options, scenario: Scenario, workdir: Path, url: str, db_name:
         for step in report.steps:
             step.ceiling = pgbench.replay(url, plan, clients=step.clients, seconds=options.seconds, workdir=workdir)
             say(f"  pgbench c={step.clients}: {step.ceiling['per_s']:.0f}/s p99 {step.ceiling['p99_ms']:.1f} ms")
+    if options.ceiling and not db_name and not options.smoke:
+        # One writer: plain sqlite3 runs the purchases one after another, whatever the step's concurrency.
+        ceiling = sqlite_ceiling.replay(workdir / "bench.db", plan, seconds=options.seconds)
+        say(f"  plain sqlite3 in-process: {ceiling['per_s']:.0f}/s p99 {ceiling['p99_ms']:.1f} ms")
+        for step in report.steps:
+            step.ceiling = dict(ceiling)
     db.dispose()
     return report
 
