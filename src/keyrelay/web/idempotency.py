@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -69,16 +69,18 @@ def _run(request: Request, key: str | None, owner: str, body: bytes, status_code
             if nonce is not None:
                 nonce.spend(session, st.known_keys)
             if key is None:
-                return JSONResponse(work(session).model_dump(mode="json"), status_code=status_code)
+                return _json(work(session).model_dump_json(), status_code)
             claimed = idempotency.claim(session, owner=owner, key=key, fingerprint=fingerprint)
             if isinstance(claimed, idempotency.Stored):
                 stored = idempotency.open_body(st.settings.vault, owner=owner, key=key, stored=claimed.body)
                 replay = Response(stored, status_code=claimed.status, media_type=_media(claimed.status))
                 replay.headers["Idempotent-Replayed"] = "true"
                 return replay
-            payload = work(session).model_dump(mode="json")
-            idempotency.complete(session, claimed, status=status_code, body=_sealed(st.settings.vault, owner, key, payload))
-        return JSONResponse(payload, status_code=status_code)
+            # Rendered once (pydantic's own JSON): these bytes are the answer and, sealed, what a replay sends.
+            rendered = work(session).model_dump_json()
+            sealed = idempotency.seal_body(st.settings.vault, owner=owner, key=key, body=rendered)
+            idempotency.complete(session, claimed, status=status_code, body=sealed)
+        return _json(rendered, status_code)
     except Exception as exc:
         if nonce is not None and not nonce.spent:  # refused before the work: the key itself, or a replay
             raise
@@ -112,6 +114,10 @@ def _render(content: Any) -> str:
 
 def _sealed(vault: Vault, owner: str, key: str, content: Any) -> str:
     return idempotency.seal_body(vault, owner=owner, key=key, body=_render(content))
+
+
+def _json(rendered: str, status_code: int) -> Response:
+    return Response(rendered, status_code=status_code, media_type="application/json")
 
 
 def _media(status: int) -> str:
