@@ -25,6 +25,7 @@ from keyrelay.kit.throttle import Throttle
 from keyrelay.payments import registry
 from keyrelay.web import errors, ratelimit
 from keyrelay.web.api.v1 import router as api_router
+from keyrelay.web.nonces import shared_nonces
 from keyrelay.web.ratelimit import Limiter
 from keyrelay.web.state import AppState
 from keyrelay.worker import Worker
@@ -45,6 +46,7 @@ def build_state(settings: Settings) -> AppState:
         order_throttle=Throttle(limit=settings.lookup_per_order_per_minute),
         jwt_secret=settings.derived_key(b"jwt"),
         link_secret=settings.derived_key(b"order-link"),
+        seen_nonces=shared_nonces(settings.redis_url),
     )
 
 

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     currency: str = "CNY"
     """Default currency for new products."""
     redis_url: str = ""
-    """Redis for rate limits shared by every process (empty: per-process memory)."""
+    """Redis shared by every process: rate limits, and a first look at signed requests' nonces (empty: per-process memory)."""
     rate_limit_per_ip: str = "600/minute"
     """API requests per client IP (``limits`` notation, e.g. ``100/second``)."""
     rate_limit_per_key: str = "300/minute"

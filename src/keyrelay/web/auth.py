@@ -105,6 +105,7 @@ def _signed_principal(request: Request, signed: api_keys.SignedRequest) -> Princ
         if not known.active:
             raise identity_errors.KEY_REVOKED(why="the key's account is disabled")
     st.known_keys.put(known, now=now)
+    st.seen_nonces.first_sight(known.key_id, signed.nonce)  # spent: tell the other processes too
     return _principal(known)
 
 
@@ -116,6 +117,8 @@ def _from_known_key(request: Request, signed: api_keys.SignedRequest) -> Princip
     if known is None:
         return None
     api_keys.check_signature(signed, known.secret, now=now)
+    if not st.seen_nonces.first_sight(known.key_id, signed.nonce):  # a replay some process has seen: no database needed
+        raise identity_errors.REPLAYED_NONCE()
     request.app.state.limiter.check_key(known.key_id)
     request.state.keyrelay_nonce = PendingNonce(known.key_id, signed.nonce, int(signed.timestamp))
     return _principal(known)

@@ -13,6 +13,7 @@ from keyrelay.identity.api_keys import KeyCache
 from keyrelay.kit.db import Database
 from keyrelay.kit.throttle import Throttle
 from keyrelay.payments.registry import Registry
+from keyrelay.web.nonces import NoSharedNonces, SeenNonces
 
 
 @dataclass
@@ -30,6 +31,8 @@ class AppState:
     """Per order number: central lookups, whoever asks (stops distributed guessing of one order)."""
     jwt_secret: bytes
     link_secret: bytes
+    seen_nonces: SeenNonces = field(default_factory=NoSharedNonces)
+    """Redis's first look at signed requests' nonces, shared by every process (``web.nonces``; the database decides)."""
     known_keys: KeyCache = field(default_factory=KeyCache)
     """API keys this process has verified lately (``web.auth``: signed purchases then skip the nonce transaction)."""
 
