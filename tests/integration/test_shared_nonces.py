@@ -119,3 +119,14 @@ def test_with_redis_unreachable_the_database_still_refuses_replays(db: Database,
         replay = _payout(a, key, body, nonce, stamp)
         assert (replay.status_code, replay.json()["code"]) == (401, "replayed_nonce"), replay.text
     assert count(db, Withdrawal) == 1
+
+
+def test_with_redis_unreachable_the_rate_limits_let_requests_through(db: Database, settings: Settings) -> None:
+    """Fail open: the limits protect capacity, the database guards nonces and money; a lost Redis is not a 500."""
+    key = _shop_with_key(db, settings)
+    with _app(settings, f"redis://127.0.0.1:{_closed_port()}/0") as a:
+        a.app.state.keyrelay.seen_nonces = RedisNonces(f"redis://127.0.0.1:{_closed_port()}/0")  # type: ignore[attr-defined]
+        _known(a, key)
+        body, nonce, stamp = b'{"amount_minor": 1000, "payee": "bank"}', uuid.uuid4().hex, str(int(time.time()))
+        assert _payout(a, key, body, nonce, stamp).status_code == 201
+        assert _payout(a, key, body, nonce, stamp).json()["code"] == "replayed_nonce"

@@ -27,14 +27,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+from redis import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyrelay.kit.errors import TooManyRequests
 from keyrelay.web.errors import problem
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,14 @@ class SharedWindows:
     limiter: SlidingWindowCounterRateLimiter
 
     def take(self, item: RateLimitItem, *ids: str) -> Verdict:
-        allowed = self.limiter.hit(item, *ids)
-        stats = self.limiter.get_window_stats(item, *ids)
+        try:
+            allowed = self.limiter.hit(item, *ids)
+            stats = self.limiter.get_window_stats(item, *ids)
+        except (RedisError, StorageError) as exc:
+            # Fail open: a lost Redis must not turn every API request into a 500. The limits
+            # protect capacity; nonces, idempotency and stock stay guarded by the database.
+            log.warning("rate_limit_storage_unavailable", error=type(exc).__name__)
+            return Verdict(True, 1, item.amount)
         return Verdict(allowed, max(1, int(stats.reset_time - time.time())), stats.remaining)
 
 
