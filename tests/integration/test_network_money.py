@@ -257,3 +257,20 @@ def test_wholesale_purchase_pays_uplines_and_refund_returns_it_to_the_wallet(db:
     _refund(db, order)
     assert [money(db, u) for u in world.users] == [Money(0, 0, 0), Money(0, 0, 0), Money(10_000, 0, 0)]
     _books_ok(db)
+
+
+def test_a_wholesale_purchase_that_costs_nothing_delivers_and_books_nothing(db: Database, vault: Vault, providers: Terms) -> None:
+    """Supply price 0 and a percentage markup: the cost is 0 at level 1. Delivered, no ledger transaction, refundable."""
+    with db.transaction() as s:
+        buyer = make_chain(s, make_operator(s).id, 1)[0]
+        product = make_network_product(s, vault, supply=0, price=1000, map_price=0, keys=3)
+        level_price(s, 1, None, "markup_pct", 1000)
+    with db.transaction() as s:
+        order = buy_wholesale(s, providers, buyer, product.id, 1)
+    assert (order.status, order.amount_minor) == ("delivered", 0)
+    assert postings_of(db, "sale", order.number) == {}
+    assert money(db, buyer.user_id) == Money(0, 0, 0)
+    _refund(db, order)
+    with db.transaction(write=False) as s:
+        assert s.get(Order, order.id).status == "refunded"  # type: ignore[union-attr]
+    _books_ok(db)

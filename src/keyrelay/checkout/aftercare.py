@@ -31,7 +31,8 @@ def refund(session: Session, order: Order, *, actor: str, reason: str, terms: Te
     if not reason.strip():
         raise errors.REFUND_REASON_MISSING(field="reason")
     orders.move(session, order, rules.REFUNDED)
-    earnings.refund_sale(session, sale_ref=order.number, order_id=order.id, memo=reason[:200])
+    if order.amount_minor:  # a free order booked no sale: nothing to reverse
+        earnings.refund_sale(session, sale_ref=order.number, order_id=order.id, memo=reason[:200])
     product = catalog.get_product(session, order.product_id)
     taken_back = fulfilment.for_product(product).on_refunded(session, order)
     note = f"{reason[:200]} (by {actor}; {taken_back})"

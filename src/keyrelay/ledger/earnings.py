@@ -44,9 +44,15 @@ def book_sale(
     payouts: Sequence[Payout],
     release_at: datetime,
     memo: str = "",
-) -> int:
-    """Book the whole split in one balanced transaction; earners' shares go on hold."""
+) -> int | None:
+    """Book the whole split in one balanced transaction; earners' shares go on hold.
+
+    A sale of nothing (a free product at every level) moves no money: no
+    transaction is booked, and None comes back.
+    """
     total = sum(p.amount for p in payouts)
+    if total == 0:
+        return None
     paid = [p for p in payouts if p.amount]
     found = ledger.accounts(session, [_payout_account(p) for p in paid], currency)
     legs = [ledger.Leg(payer, -total), *(ledger.Leg(found[_payout_account(p).code], p.amount) for p in paid)]
