@@ -116,7 +116,10 @@ def write_pending(session: Session) -> None:
     """Write this transaction's queued events now (before commit, or before reading the outbox)."""
     pending = session.info.pop(_PENDING, None)
     if pending:
-        session.execute(insert(table_of(OutboxEvent)), pending)
+        session.connection().execute(_INSERT_EVENTS, pending)  # Core, on the connection: the ORM's execute costs ~2× here
+
+
+_INSERT_EVENTS = insert(table_of(OutboxEvent))
 
 
 @sa_event.listens_for(Session, "before_commit")

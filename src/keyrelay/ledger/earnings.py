@@ -70,8 +70,11 @@ def book_sale(
         if p.to == "earner"
     ]
     if holds:
-        session.execute(insert(table_of(Hold)), holds)
+        session.connection().execute(_INSERT_HOLDS, holds)
     return txn
+
+
+_INSERT_HOLDS = insert(table_of(Hold))
 
 
 def _payout_account(payout: Payout) -> ledger.AccountSpec:

@@ -129,7 +129,7 @@ def post(session: Session, *, kind: str, ref: str, legs: Sequence[Leg], memo: st
         {"transaction_id": txn_id, "account_id": leg.account.id, "amount_minor": leg.amount, "currency": leg.account.currency}
         for leg in legs
     ]
-    session.execute(insert(table_of(Posting)), rows)
+    session.connection().execute(_INSERT_POSTINGS, rows)
     # Wallets last: a wallet row stays locked from its UPDATE to COMMIT, so lock it as late as we can.
     for leg in sorted(legs, key=lambda leg: leg.account.id):  # fixed lock order avoids deadlocks
         if leg.account.kind == "wallet":
@@ -158,6 +158,7 @@ def _move_wallet(session: Session, wallet_account: Account, amount: int, *, allo
     session.expire(wallet_account, ["balance_minor"])
 
 
+_INSERT_POSTINGS = insert(table_of(Posting))
 _ACCOUNTS = table_of(Account)
 _MOVE = (
     update(_ACCOUNTS)
