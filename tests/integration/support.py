@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from keyrelay.audit.models import AuditEntry
@@ -17,6 +19,24 @@ from keyrelay.kit.outbox import OutboxEvent
 from keyrelay.ledger import service as ledger
 from keyrelay.orders import service as orders
 from keyrelay.orders.models import Order
+
+
+@contextmanager
+def statements_during(db: Database) -> Iterator[list[str]]:
+    """Every statement the app sends on ``db``'s engines (both of them on SQLite) while the block runs."""
+    seen: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_statement)
 
 
 def stock(db: Database, product_id: int) -> dict[str, int]:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from keyrelay.app import create_app
 from keyrelay.config import Settings
@@ -27,7 +24,7 @@ from keyrelay.ledger.models import Withdrawal
 from keyrelay.web.nonces import RedisNonces
 
 from .network_factories import fast_passwords, make_distributor, make_operator, top_up
-from .support import count
+from .support import count, statements_during
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 REDIS = "redis://127.0.0.1:6379/0"
@@ -46,24 +43,6 @@ def redis_up() -> None:
 def _app(settings: Settings, redis_url: str) -> TestClient:
     lifted = {"rate_limit_per_ip": "100000/minute", "rate_limit_per_key": "100000/minute", "redis_url": redis_url}
     return TestClient(create_app(settings.model_copy(update=lifted)))
-
-
-@contextmanager
-def _statements(client: TestClient) -> Iterator[list[str]]:
-    db: Database = client.app.state.keyrelay.db  # type: ignore[attr-defined]
-    seen: list[str] = []
-    engines = {db.engine, db.write_engine}
-
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", on_statement)
 
 
 def _payout(client: TestClient, key: api_keys.NewKey, body: bytes, nonce: str, stamp: str) -> Any:
@@ -96,7 +75,7 @@ def test_a_replay_another_process_saw_is_refused_before_the_database(db: Databas
         _known(b, key)
         body, nonce, stamp = b'{"amount_minor": 1000, "payee": "bank"}', uuid.uuid4().hex, str(int(time.time()))
         assert _payout(a, key, body, nonce, stamp).status_code == 201
-        with _statements(b) as sent:
+        with statements_during(b.app.state.keyrelay.db) as sent:  # type: ignore[attr-defined]
             replay = _payout(b, key, body, nonce, stamp)
         assert (replay.status_code, replay.json()["code"]) == (401, "replayed_nonce"), replay.text
         assert sent == [], "refused by Redis: not one statement"

@@ -34,7 +34,7 @@ from keyrelay.web.state import state_of
 from keyrelay.web.uow import UNITS_OF_WORK, ReadSession, WriteSession
 
 from .network_factories import fast_passwords, make_distributor, make_operator, top_up
-from .support import count
+from .support import count, statements_during
 
 __all__ = ["fast_passwords"]
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -151,22 +151,14 @@ def test_every_route_takes_at_most_one_unit_of_work_and_closes_it_before_answeri
 
 @contextmanager
 def writes_during(db: Database) -> Iterator[Counter[str]]:
-    """INSERT/UPDATE/DELETE statements the app sends while the block runs (reads send none)."""
+    """INSERT/UPDATE/DELETE statements the app sends while the block runs (reads send none), counted when it ends."""
     seen: Counter[str] = Counter()
-
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    with statements_during(db) as statements:
+        yield seen
+    for statement in statements:
         verb = statement.split(None, 1)[0].upper()
         if verb in ("INSERT", "UPDATE", "DELETE"):
             seen[f"{verb} {statement.split()[2] if verb != 'UPDATE' else statement.split()[1]}"] += 1
-
-    engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", on_statement)
 
 
 def test_wallet_reads_of_a_user_without_accounts_create_none_and_write_nothing(client: TestClient, db: Database) -> None:
