@@ -143,13 +143,16 @@ class PendingNonce:
     nonce: str
     ts: int
     spent: bool = False
+    refused: bool = False
+    """The key (revoked, disabled) or the nonce (a replay) was refused: there is nothing left to spend."""
 
     def spend(self, session: Session, known_keys: api_keys.KeyCache) -> None:
         """Re-check the key (revoked? account disabled?) and spend the nonce, in ``session``'s transaction."""
         try:
             api_keys.spend_if_valid(session, self.key_id, self.nonce, self.ts)
-        except identity_errors.SignatureRejected as refused:
-            if refused.code != identity_errors.REPLAYED_NONCE.code:
+        except identity_errors.SignatureRejected as refusal:
+            self.refused = True
+            if refusal.code != identity_errors.REPLAYED_NONCE.code:
                 known_keys.forget(self.key_id)
             raise
         self.spent = True
@@ -158,7 +161,7 @@ class PendingNonce:
 def pending_nonce(request: Request) -> PendingNonce | None:
     """The request's nonce still to be spent, if it is a deferred signed request."""
     pending: PendingNonce | None = getattr(request.state, "keyrelay_nonce", None)
-    return pending if pending is not None and not pending.spent else None
+    return pending if pending is not None and not (pending.spent or pending.refused) else None
 
 
 def spends_nonce_in_work(endpoint: Endpoint) -> Endpoint:
